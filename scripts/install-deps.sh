@@ -1,0 +1,34 @@
+#!/bin/sh
+# Installs the Debian 12 packages sbdisk needs to build, test and demo, if any
+# is missing.  Safe to run again: it does nothing when all are present.
+set -eu
+
+PACKAGES="build-essential pkg-config
+libcurl4-openssl-dev libjansson-dev libarchive-dev libblkid-dev libext2fs-dev
+libssl-dev libzstd-dev zlib1g-dev check
+e2fsprogs attr docker-registry skopeo umoci containerd zstd pigz jq openssl curl"
+
+missing=""
+for p in $PACKAGES; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "install-deps: installing:$missing" >&2
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: not root; run as root or install these packages:$missing" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing >/dev/null
+# Debian starts some daemons on install where an init system runs; sbdisk's
+# tests start their own private instances and need the default ones idle.
+for svc in docker-registry containerd; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active -q "$svc" 2>/dev/null; then
+    systemctl stop "$svc" || true
+  fi
+done

@@ -1,0 +1,59 @@
+# Shared helpers for integration tests.  Source it first:
+#   . "$(dirname "$0")/lib/common.sh"
+# It gives each test script a private scratch directory ($T) that is removed on
+# exit together with every process registered with `bg_register`.
+set -u
+
+TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REPO_DIR=$(cd "$TESTS_DIR/../.." && pwd)
+T=$(mktemp -d "${TMPDIR:-/tmp}/sbdisk-test.XXXXXX")
+_bg_pids=()
+_cleanup_hooks=()
+
+on_exit() { _cleanup_hooks+=("$1"); }
+
+_cleanup() {
+  local h pid
+  for ((i=${#_cleanup_hooks[@]}-1; i>=0; i--)); do eval "${_cleanup_hooks[$i]}" >/dev/null 2>&1 || true; done
+  for pid in "${_bg_pids[@]}"; do kill "$pid" 2>/dev/null; done
+  for pid in "${_bg_pids[@]}"; do wait "$pid" 2>/dev/null; done
+  [ -n "${KEEP_TMP:-}" ] && { echo "kept $T" >&2; return; }
+  rm -rf "$T"
+}
+trap _cleanup EXIT
+trap 'exit 130' INT TERM
+
+bg_register() { _bg_pids+=("$1"); }
+
+ok()   { echo "ok $1"; }
+fail() { echo "FAIL $1: ${2:-}"; }
+skip() { echo "skip $1: ${2:-}"; }
+
+# check NAME COMMAND...: runs the command, reports ok/FAIL with its output tail.
+check() {
+  local name=$1; shift
+  local out
+  if out=$("$@" 2>&1); then ok "$name"; else fail "$name" "$(printf '%s' "$out" | tail -5 | tr '\n' ' ')"; fi
+}
+
+# A TCP port on 127.0.0.1 that nothing listens on right now.
+free_port() {
+  local port i
+  for ((i = 0; i < 100; i++)); do
+    port=$((20000 + RANDOM % 30000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
+  done
+  return 1
+}
+
+# wait_for_port PORT [SECONDS]
+wait_for_port() {
+  local port=$1 limit=${2:-20} i
+  for ((i = 0; i < limit * 10; i++)); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
