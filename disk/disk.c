@@ -1,0 +1,246 @@
+/* Building the whole disk: format, apply every snapshot in order, write the
+ * directory skeleton and the metadata files, check, rename into place. */
+#include "disk/disk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "disk/ext4.h"
+#include "disk/layer.h"
+#include "disk/probe.h"
+#include "lib/digest.h"
+#include "lib/util.h"
+
+struct build {
+  const struct sbd_disk_spec *spec;
+  struct sbd_ext4 *fs;
+  char *tmp_path;
+  uint32_t snapshots_ino;
+  uint32_t *number_ino; /* snapshots/N */
+  uint32_t *fs_ino;     /* snapshots/N/fs */
+  struct sbd_layer_result *results;
+};
+
+/* The filesystem UUID and directory hash seed come from what the disk holds
+ * (the chain IDs and the size), so the same inputs give the same bytes. */
+static void derive_ids(const struct sbd_disk_spec *spec, uint64_t size, uint8_t uuid[16],
+                       uint8_t seed[16])
+{
+  cleanup_hash struct sbd_hash *h = sbd_hash_new(SBD_HASH_SHA256);
+  sbd_hash_update(h, "sbdisk-v1", 9);
+  sbd_hash_update(h, &size, sizeof(size));
+  for (size_t i = 0; i < spec->n_layers; i++)
+    sbd_hash_update(h, spec->layers[i].chain_id, strlen(spec->layers[i].chain_id) + 1);
+  uint8_t sha[SBD_SHA256_LEN];
+  sbd_hash_final(h, sha);
+  memcpy(uuid, sha, 16);
+  memcpy(seed, sha + 16, 16);
+  uuid[6] = (uuid[6] & 0x0f) | 0x40; /* RFC 4122 version 4 layout, variant 1 */
+  uuid[8] = (uuid[8] & 0x3f) | 0x80;
+}
+
+static int make_tmp_path(const char *output, char **out, sbd_error_t *err)
+{
+  cleanup_free char *copy1 = xstrdup(output);
+  cleanup_free char *copy2 = xstrdup(output);
+  const char *dir = dirname(copy1);
+  const char *base = basename(copy2);
+  char *tmp = xasprintf("%s/.%s.XXXXXX.tmp", dir, base);
+  int fd = mkstemps(tmp, 4);
+  if (fd < 0) {
+    int e = errno;
+    free(tmp);
+    return sbd_error_set(err, SBD_EXIT_FAILURE, e, "cannot create a file in %s", dir);
+  }
+  close(fd);
+  *out = tmp;
+  return 0;
+}
+
+static void layer_progress(void *opaque, uint64_t in_bytes)
+{
+  struct build *b = ((void **)opaque)[0];
+  size_t i = (size_t)(uintptr_t)((void **)opaque)[1];
+  const struct sbd_disk_events *ev = b->spec->events;
+  if (ev && ev->layer_progress)
+    ev->layer_progress(ev->opaque, i, in_bytes);
+}
+
+static int apply_layer(struct build *b, size_t i, sbd_error_t *err)
+{
+  const struct sbd_disk_spec *spec = b->spec;
+  const struct sbd_disk_layer *l = &spec->layers[i];
+  const struct sbd_disk_events *ev = spec->events;
+  if (ev && ev->layer_start)
+    ev->layer_start(ev->opaque, i);
+  if (sbd_ext4_alloc_inode(b->fs, true, &b->number_ino[i], err) < 0 ||
+      sbd_ext4_alloc_inode(b->fs, true, &b->fs_ino[i], err) < 0)
+    return sbd_error_prefix(err, "%s: ", l->what);
+
+  /* The lower snapshots, nearest first: what containerd passes as lowerdir. */
+  cleanup_free uint32_t *lowers = xcalloc(spec->n_layers, sizeof(*lowers));
+  size_t n_lowers = 0;
+  for (size_t k = l->parent; k != SBD_DISK_NO_PARENT; k = spec->layers[k].parent)
+    lowers[n_lowers++] = b->fs_ino[k];
+
+  void *progress_ctx[2] = {b, (void *)(uintptr_t)i};
+  struct sbd_layer_params p = {
+      .fs = b->fs,
+      .root_ino = b->fs_ino[i],
+      .parent_ino = b->number_ino[i],
+      .lowers = lowers,
+      .n_lowers = n_lowers,
+      .blob_path = l->blob_path,
+      .compression = l->compressed ? SBD_STREAM_DETECT : SBD_STREAM_NONE,
+      .expect_blob_digest = l->blob_digest,
+      .expect_diff_id = l->diff_id,
+      .progress = layer_progress,
+      .progress_opaque = progress_ctx,
+  };
+  if (sbd_layer_apply(&p, &b->results[i], err) < 0)
+    return sbd_error_prefix(err, "%s: ", l->what);
+  if (ev && ev->layer_done)
+    ev->layer_done(ev->opaque, i, b->results[i].files, b->results[i].file_bytes);
+  return 0;
+}
+
+static struct sbd_attrs dir_attrs(const struct build *b)
+{
+  struct sbd_time now = {sbd_ext4_now(b->fs), 0};
+  return (struct sbd_attrs){.mode = S_IFDIR | 0755, .atime = now, .mtime = now};
+}
+
+/* snapshots/, snapshots/N/ (each holding fs/). */
+static int write_skeleton(struct build *b, sbd_error_t *err)
+{
+  size_t n = b->spec->n_layers;
+  struct sbd_attrs a = dir_attrs(b);
+  for (size_t i = 0; i < n; i++) {
+    struct sbd_dirent fs = {.name = "fs", .name_len = 2, .ino = b->fs_ino[i], .file_type = EXT2_FT_DIR};
+    if (sbd_ext4_write_dir(b->fs, b->number_ino[i], b->snapshots_ino, &fs, 1, 1, &a, err) < 0)
+      return -1;
+  }
+  cleanup_free struct sbd_dirent *ents = xcalloc(n ? n : 1, sizeof(*ents));
+  cleanup_free char (*names)[24] = xcalloc(n ? n : 1, sizeof(*names));
+  for (size_t i = 0; i < n; i++) {
+    snprintf(names[i], sizeof(names[i]), "%zu", i + 1);
+    ents[i] = (struct sbd_dirent){
+        .name = names[i], .name_len = strlen(names[i]), .ino = b->number_ino[i], .file_type = EXT2_FT_DIR};
+  }
+  if (sbd_ext4_write_dir(b->fs, b->snapshots_ino, EXT2_ROOT_INO, ents, n, n, &a, err) < 0)
+    return -1;
+  return sbd_ext4_link_root(b->fs, "snapshots", b->snapshots_ino, EXT2_FT_DIR, err);
+}
+
+static int write_root_file(struct build *b, const char *name, const char *content, sbd_error_t *err)
+{
+  uint32_t ino;
+  struct sbd_ext4_file *f;
+  struct sbd_time now = {sbd_ext4_now(b->fs), 0};
+  struct sbd_attrs a = {.mode = S_IFREG | 0644, .atime = now, .mtime = now};
+  if (sbd_ext4_alloc_inode(b->fs, false, &ino, err) < 0 || sbd_ext4_file_open(b->fs, ino, &f, err) < 0)
+    return -1;
+  if (sbd_ext4_file_write(f, content, strlen(content), err) < 0) {
+    sbd_ext4_file_abort(f);
+    return -1;
+  }
+  if (sbd_ext4_file_close(f, &a, err) < 0)
+    return -1;
+  return sbd_ext4_link_root(b->fs, name, ino, EXT2_FT_REG_FILE, err);
+}
+
+static int write_metadata(struct build *b, sbd_error_t *err)
+{
+  const struct sbd_disk_spec *spec = b->spec;
+  cleanup_free struct sbd_snapshot_line *lines = xcalloc(spec->n_layers + 1, sizeof(*lines));
+  for (size_t i = 0; i < spec->n_layers; i++)
+    lines[i] = (struct sbd_snapshot_line){
+        .chain_id = spec->layers[i].chain_id, .number = i + 1, .checksum = b->results[i].checksum};
+  cleanup_free char *snapshots = sbd_metadata_snapshots(lines, spec->n_layers);
+  cleanup_free char *images = sbd_metadata_images(spec->images, spec->n_images);
+  if (write_root_file(b, "snapshots.metadata", snapshots, err) < 0 ||
+      write_root_file(b, "images.metadata", images, err) < 0)
+    return sbd_error_prefix(err, "writing the metadata files: ");
+  return 0;
+}
+
+static int sync_path(const char *path, bool dir, sbd_error_t *err)
+{
+  cleanup_close int fd = open(path, (dir ? O_DIRECTORY : O_RDWR) | O_CLOEXEC);
+  if (fd < 0 || fsync(fd) < 0)
+    return sbd_error_set(err, SBD_EXIT_FAILURE, errno, "cannot sync %s", path);
+  return 0;
+}
+
+static int build_into_tmp(struct build *b, uint64_t size, uint64_t inodes, struct sbd_disk_result *res,
+                          sbd_error_t *err)
+{
+  const struct sbd_disk_spec *spec = b->spec;
+  struct sbd_ext4_params params = {.size_bytes = size, .inodes = inodes, .now = spec->now};
+  derive_ids(spec, size, params.uuid, params.hash_seed);
+  if (sbd_ext4_create(b->tmp_path, &params, &b->fs, err) < 0)
+    return -1;
+  if (sbd_ext4_alloc_inode(b->fs, true, &b->snapshots_ino, err) < 0)
+    return -1;
+  for (size_t i = 0; i < spec->n_layers; i++)
+    if (apply_layer(b, i, err) < 0)
+      return -1;
+  if (write_skeleton(b, err) < 0 || write_metadata(b, err) < 0)
+    return -1;
+  res->size_bytes = size;
+  res->used_bytes = sbd_ext4_blocks_used(b->fs) * SBD_EXT4_BLOCK_SIZE;
+  res->inodes_used = sbd_ext4_inodes_used(b->fs);
+  for (size_t i = 0; i < spec->n_layers; i++)
+    res->files += b->results[i].files;
+  struct sbd_ext4 *fs = steal_pointer(&b->fs);
+  if (sbd_ext4_close(fs, err) < 0)
+    return -1;
+  if (sync_path(b->tmp_path, false, err) < 0)
+    return -1;
+  return sbd_probe_ext4(b->tmp_path, size, err);
+}
+
+int sbd_disk_build(const struct sbd_disk_spec *spec, struct sbd_disk_result *res, sbd_error_t *err)
+{
+  memset(res, 0, sizeof(*res));
+  uint64_t size = spec->size_bytes, inodes = 0;
+  if (size == 0 && sbd_disk_auto_size(spec, &size, &inodes, err) < 0)
+    return -1;
+  if (size % SBD_GIB != 0)
+    return sbd_error_set(err, SBD_EXIT_USAGE, 0, "disk size must be a whole number of GiB");
+
+  struct build b = {.spec = spec};
+  if (make_tmp_path(spec->output, &b.tmp_path, err) < 0)
+    return -1;
+  b.number_ino = xcalloc(spec->n_layers + 1, sizeof(*b.number_ino));
+  b.fs_ino = xcalloc(spec->n_layers + 1, sizeof(*b.fs_ino));
+  b.results = xcalloc(spec->n_layers + 1, sizeof(*b.results));
+
+  int ret = build_into_tmp(&b, size, inodes, res, err);
+  if (ret == 0 && rename(b.tmp_path, spec->output) < 0)
+    ret = sbd_error_set(err, SBD_EXIT_FAILURE, errno, "cannot rename %s to %s", b.tmp_path, spec->output);
+  if (ret == 0) {
+    cleanup_free char *copy = xstrdup(spec->output);
+    ret = sync_path(dirname(copy), true, err);
+  }
+  if (ret < 0) {
+    if (b.fs)
+      sbd_ext4_free(b.fs);
+    unlink(b.tmp_path);
+    if (err && *err && sbd_error_exit_code(*err) == SBD_EXIT_NOSPACE && spec->size_bytes)
+      sbd_error_prefix(err, "the content does not fit a %llu GiB disk (leave --size out to size "
+                            "it automatically, or give more): ",
+                       (unsigned long long)(size / SBD_GIB));
+  }
+  free(b.tmp_path);
+  free(b.number_ino);
+  free(b.fs_ino);
+  free(b.results);
+  return ret;
+}

@@ -1,0 +1,64 @@
+/* The disk module's interface: a list of snapshots (unique layers in apply
+ * order, each with its blob on local disk) and the image rows in, one raw
+ * ext4 disk image out, written beside the output path under a temporary
+ * name and renamed into place only when it is complete. */
+#ifndef SBD_DISK_H
+#define SBD_DISK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "disk/metadata.h"
+#include "lib/error.h"
+
+#define SBD_DISK_NO_PARENT ((size_t)-1)
+#define SBD_GIB (1024ull * 1024 * 1024)
+/* The smallest persistent disk GCE makes, and the default floor. */
+#define SBD_DISK_MIN_SIZE (10 * SBD_GIB)
+
+struct sbd_disk_layer {
+  const char *blob_path;
+  bool compressed;         /* the media type is tar+gzip/zstd (sniffed) rather than tar */
+  const char *blob_digest; /* expected */
+  const char *diff_id;     /* expected */
+  const char *chain_id;
+  size_t parent; /* index of the parent snapshot, SBD_DISK_NO_PARENT for a first layer */
+  const char *what; /* for messages: "image X layer 2/5 sha256:…" */
+};
+
+struct sbd_disk_events {
+  void *opaque;
+  void (*sizing)(void *opaque, size_t layer);
+  void (*layer_start)(void *opaque, size_t layer);
+  void (*layer_progress)(void *opaque, size_t layer, uint64_t in_bytes);
+  void (*layer_done)(void *opaque, size_t layer, uint64_t files, uint64_t bytes);
+};
+
+struct sbd_disk_spec {
+  const char *output;
+  uint64_t size_bytes; /* 0: the smallest whole GiB (≥ 10 GiB) with 10% free */
+  int64_t now;         /* times we must choose (whiteouts, new directories, superblock) */
+  const struct sbd_disk_layer *layers;
+  size_t n_layers;
+  const struct sbd_image_row *images;
+  size_t n_images;
+  const struct sbd_disk_events *events; /* may be NULL */
+};
+
+struct sbd_disk_result {
+  uint64_t size_bytes;
+  uint64_t used_bytes;
+  uint64_t inodes_used;
+  uint64_t files;
+  uint64_t file_bytes;
+};
+
+int sbd_disk_build(const struct sbd_disk_spec *spec, struct sbd_disk_result *res, sbd_error_t *err);
+
+/* The size sbd_disk_build picks when size_bytes is 0 (reads every layer's tar
+ * headers once).  *inodes is the inode count to format with (0: default). */
+int sbd_disk_auto_size(const struct sbd_disk_spec *spec, uint64_t *size, uint64_t *inodes,
+                       sbd_error_t *err);
+
+#endif

@@ -1,0 +1,65 @@
+/* Shared between the ext4 writer's files (ext4*.c); not part of its interface. */
+#ifndef SBD_EXT4_PRIVATE_H
+#define SBD_EXT4_PRIVATE_H
+
+#include "ext4.h"
+
+struct sbd_ext4 {
+  ext2_filsys fs;
+  int64_t now;
+  ext2_ino_t ino_cursor; /* next inode number to try */
+  blk64_t blk_goal;      /* next block to try */
+};
+
+/* A whole on-disk inode (256 bytes), so that writing it never drags in stale
+ * bytes from the inode table and reading it keeps the in-inode xattrs. */
+struct sbd_inode_buf {
+  struct ext2_inode_large large;
+  char rest[256 - sizeof(struct ext2_inode_large)];
+};
+
+/* One run of a file: logical block, physical block, length (≤ 32768). */
+struct sbd_extent {
+  uint32_t lblk;
+  uint32_t len;
+  blk64_t pblk;
+};
+
+struct sbd_extent_list {
+  struct sbd_extent *v;
+  size_t n;
+  size_t cap;
+};
+
+/* Longest initialised extent ext4 can describe. */
+#define SBD_EXT4_MAX_EXTENT_LEN 32768u
+
+int sbd_ext4_alloc_blocks(struct sbd_ext4 *fs, blk64_t want, blk64_t *pblk, blk64_t *plen,
+                          sbd_error_t *err);
+void sbd_ext4_free_blocks(struct sbd_ext4 *fs, blk64_t pblk, blk64_t len);
+
+void sbd_ext4_inode_init(struct sbd_ext4 *fs, struct sbd_inode_buf *ib, const struct sbd_attrs *a);
+void sbd_ext4_inode_set_attrs(struct ext2_inode_large *in, const struct sbd_attrs *a);
+int sbd_ext4_inode_read(struct sbd_ext4 *fs, ext2_ino_t ino, struct sbd_inode_buf *ib,
+                        sbd_error_t *err);
+int sbd_ext4_inode_write(struct sbd_ext4 *fs, ext2_ino_t ino, struct sbd_inode_buf *ib,
+                         sbd_error_t *err);
+
+/* Appends a run, merging it with the previous one when contiguous. */
+void sbd_extent_list_add(struct sbd_extent_list *l, uint32_t lblk, blk64_t pblk, uint32_t len);
+void sbd_extent_list_free(struct sbd_extent_list *l);
+/* Writes the extent tree for l into the inode's i_block (and index/leaf
+ * blocks when it does not fit), sets EXTENTS_FL and i_blocks (data blocks +
+ * tree blocks). */
+int sbd_ext4_write_extent_tree(struct sbd_ext4 *fs, ext2_ino_t ino, struct ext2_inode_large *in,
+                               const struct sbd_extent_list *l, sbd_error_t *err);
+/* Writes data (nblocks whole blocks) to freshly allocated runs, appending
+ * them to l from logical block lblk. */
+int sbd_ext4_write_blocks(struct sbd_ext4 *fs, struct sbd_extent_list *l, uint32_t lblk,
+                          const void *data, blk64_t nblocks, sbd_error_t *err);
+
+/* metadata_csum checksums seeded by inode number and generation (always 0
+ * here): directory blocks and extent blocks. */
+uint32_t sbd_ext4_csum_ino(struct sbd_ext4 *fs, ext2_ino_t ino, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,65 @@
+/* Shared between layer.c (the entry loop), layer_parent.c (missing parent
+ * directories and copy-up) and layer_finish.c (directory times, writing
+ * directories, the checksum).  Not an interface. */
+#ifndef SBD_LAYER_PRIVATE_H
+#define SBD_LAYER_PRIVATE_H
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "layer.h"
+#include "path.h"
+#include "tree.h"
+
+/* A set of path strings (containerd's unpackedPaths). */
+struct sbd_strset {
+  char **slots;
+  size_t cap;
+  size_t count;
+};
+void sbd_strset_add(struct sbd_strset *s, const char *str);
+bool sbd_strset_has(const struct sbd_strset *s, const char *str);
+void sbd_strset_free(struct sbd_strset *s);
+
+/* A directory entry's times, applied again at the end of the layer. */
+struct dir_time {
+  char *name;
+  struct sbd_time atime;
+  struct sbd_time mtime;
+};
+
+struct applier {
+  const struct sbd_layer_params *p;
+  struct sbd_ext4 *fs;
+  struct sbd_tree *tree;
+  bool overlay; /* a parent exists: whiteouts become devices/xattrs */
+  struct sbd_time now;
+  struct sbd_strset unpacked;
+  struct dir_time *dir_times;
+  size_t n_dir_times;
+  struct sbd_hash *md5;
+  char *buf;
+  struct sbd_layer_result *r;
+};
+
+/* Path resolution over the layer being written. */
+struct sbd_resolve_ops applier_tree_ops(struct applier *a);
+
+/* The node at a resolved path, or NULL. */
+struct sbd_node *applier_node_at(struct applier *a, const struct sbd_path *p, size_t n);
+/* Path string of a node relative to the layer root. */
+char *applier_node_path(const struct sbd_node *n);
+/* A directory's contents changed: its mtime becomes now (as the kernel does). */
+void applier_touch(struct applier *a, struct sbd_node *dir);
+/* RemoveAll: drops a node and everything below it, releasing inodes. */
+int applier_remove(struct applier *a, struct sbd_node *n, sbd_error_t *err);
+
+/* containerd's mkparent: makes every missing directory of p, copying each up
+ * from the lower layers when there are some. */
+int applier_mkparent(struct applier *a, const struct sbd_path *p, struct sbd_node **dir,
+                     sbd_error_t *err);
+
+/* End of the layer: directory times, then all directories, then the md5. */
+int applier_finish(struct applier *a, sbd_error_t *err);
+
+#endif

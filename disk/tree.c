@@ -1,0 +1,224 @@
+#include "tree.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "lib/util.h"
+
+bool sbd_node_is_dir(const struct sbd_node *n)
+{
+  return (n->mode & S_IFMT) == S_IFDIR;
+}
+
+/* FNV-1a over the parent's address and the name. */
+static size_t hash_of(const struct sbd_node *dir, const char *name, size_t len)
+{
+  uint64_t h = 1469598103934665603ull;
+  uintptr_t d = (uintptr_t)dir;
+  for (size_t i = 0; i < sizeof(d); i++) {
+    h ^= (d >> (8 * i)) & 0xff;
+    h *= 1099511628211ull;
+  }
+  for (size_t i = 0; i < len; i++) {
+    h ^= (unsigned char)name[i];
+    h *= 1099511628211ull;
+  }
+  return (size_t)h;
+}
+
+static void rehash(struct sbd_tree *t, size_t nbuckets)
+{
+  struct sbd_node **b = xcalloc(nbuckets, sizeof(*b));
+  for (size_t i = 0; i < t->nbuckets; i++) {
+    struct sbd_node *n = t->buckets[i];
+    while (n) {
+      struct sbd_node *next = n->hash_next;
+      size_t h = hash_of(n->parent, n->name, n->name_len) & (nbuckets - 1);
+      n->hash_next = b[h];
+      b[h] = n;
+      n = next;
+    }
+  }
+  free(t->buckets);
+  t->buckets = b;
+  t->nbuckets = nbuckets;
+}
+
+static struct sbd_node *node_new(const char *name, size_t len, uint32_t mode, uint32_t ino)
+{
+  struct sbd_node *n = xcalloc(1, sizeof(*n));
+  n->name = xstrndup(name, len);
+  n->name_len = len;
+  n->mode = mode;
+  n->ino = ino;
+  if ((mode & S_IFMT) == S_IFDIR)
+    n->dir = xcalloc(1, sizeof(*n->dir));
+  return n;
+}
+
+struct sbd_tree *sbd_tree_new(uint32_t root_ino, const struct sbd_attrs *a)
+{
+  struct sbd_tree *t = xcalloc(1, sizeof(*t));
+  t->nbuckets = 1024;
+  t->buckets = xcalloc(t->nbuckets, sizeof(*t->buckets));
+  t->root = node_new("", 0, a->mode, root_ino);
+  t->root->dir->attrs = *a;
+  return t;
+}
+
+struct sbd_node *sbd_tree_lookup(const struct sbd_tree *t, const struct sbd_node *dir,
+                                 const char *name, size_t len)
+{
+  size_t h = hash_of(dir, name, len) & (t->nbuckets - 1);
+  for (struct sbd_node *n = t->buckets[h]; n; n = n->hash_next)
+    if (n->parent == dir && n->name_len == len && memcmp(n->name, name, len) == 0)
+      return n;
+  return NULL;
+}
+
+struct sbd_node *sbd_tree_add(struct sbd_tree *t, struct sbd_node *dir, const char *name,
+                              size_t len, uint32_t mode, uint32_t ino)
+{
+  if (t->count + 1 > t->nbuckets)
+    rehash(t, t->nbuckets * 2);
+  struct sbd_node *n = node_new(name, len, mode, ino);
+  n->parent = dir;
+  size_t h = hash_of(dir, name, len) & (t->nbuckets - 1);
+  n->hash_next = t->buckets[h];
+  t->buckets[h] = n;
+  n->prev = dir->last_child;
+  if (dir->last_child)
+    dir->last_child->next = n;
+  else
+    dir->first_child = n;
+  dir->last_child = n;
+  if (sbd_node_is_dir(n))
+    dir->dir->nsubdirs++;
+  t->count++;
+  return n;
+}
+
+static void node_free(struct sbd_node *n)
+{
+  if (n->dir) {
+    sbd_xattrs_free(&n->dir->xattrs);
+    free(n->dir);
+  }
+  free(n->link_target);
+  free(n->name);
+  free(n);
+}
+
+static void unhash(struct sbd_tree *t, struct sbd_node *n)
+{
+  size_t h = hash_of(n->parent, n->name, n->name_len) & (t->nbuckets - 1);
+  for (struct sbd_node **p = &t->buckets[h]; *p; p = &(*p)->hash_next) {
+    if (*p == n) {
+      *p = n->hash_next;
+      break;
+    }
+  }
+  t->count--;
+}
+
+static int remove_below(struct sbd_tree *t, struct sbd_node *n, sbd_node_fn fn, void *opaque,
+                        sbd_error_t *err)
+{
+  struct sbd_node *c = n->first_child;
+  while (c) {
+    struct sbd_node *next = c->next;
+    if (remove_below(t, c, fn, opaque, err) < 0)
+      return -1;
+    c = next;
+  }
+  n->first_child = n->last_child = NULL;
+  if (fn && fn(n, opaque, err) < 0)
+    return -1;
+  unhash(t, n);
+  if (n != t->root)
+    node_free(n);
+  return 0;
+}
+
+int sbd_tree_remove(struct sbd_tree *t, struct sbd_node *n, sbd_node_fn fn, void *opaque,
+                    sbd_error_t *err)
+{
+  struct sbd_node *dir = n->parent;
+  if (n->prev)
+    n->prev->next = n->next;
+  else
+    dir->first_child = n->next;
+  if (n->next)
+    n->next->prev = n->prev;
+  else
+    dir->last_child = n->prev;
+  if (sbd_node_is_dir(n))
+    dir->dir->nsubdirs--;
+  return remove_below(t, n, fn, opaque, err);
+}
+
+static int walk(struct sbd_node *n, sbd_node_fn fn, void *opaque, sbd_error_t *err)
+{
+  if (fn(n, opaque, err) < 0)
+    return -1;
+  for (struct sbd_node *c = n->first_child; c; c = c->next)
+    if (walk(c, fn, opaque, err) < 0)
+      return -1;
+  return 0;
+}
+
+int sbd_tree_walk(struct sbd_tree *t, sbd_node_fn fn, void *opaque, sbd_error_t *err)
+{
+  return walk(t->root, fn, opaque, err);
+}
+
+static void free_all(struct sbd_node *n)
+{
+  struct sbd_node *c = n->first_child;
+  while (c) {
+    struct sbd_node *next = c->next;
+    free_all(c);
+    c = next;
+  }
+  node_free(n);
+}
+
+void sbd_tree_free(struct sbd_tree *t)
+{
+  if (t == NULL)
+    return;
+  free_all(t->root);
+  free(t->buckets);
+  free(t);
+}
+
+void sbd_xattrs_set(struct sbd_xattrs *x, const char *key, const void *value, size_t len)
+{
+  for (size_t i = 0; i < x->n; i++) {
+    if (strcmp(x->v[i].key, key) == 0) {
+      free(x->v[i].value);
+      x->v[i].value = xmalloc(len + 1);
+      memcpy(x->v[i].value, value, len);
+      x->v[i].len = len;
+      return;
+    }
+  }
+  x->v = xrealloc(x->v, (x->n + 1) * sizeof(*x->v));
+  x->v[x->n].key = xstrdup(key);
+  x->v[x->n].value = xmalloc(len + 1);
+  memcpy(x->v[x->n].value, value, len);
+  x->v[x->n].len = len;
+  x->n++;
+}
+
+void sbd_xattrs_free(struct sbd_xattrs *x)
+{
+  for (size_t i = 0; i < x->n; i++) {
+    free(x->v[i].key);
+    free(x->v[i].value);
+  }
+  free(x->v);
+  x->v = NULL;
+  x->n = 0;
+}
