@@ -7,7 +7,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wjump-misses-init -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
            -DSBD_VERSION='"$(VERSION)"' -I. $(PKG_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -lpthread
 

@@ -58,6 +58,17 @@ static int make_tmp_path(const char *output, char **out, sbd_error_t *err)
     free(tmp);
     return sbd_error_set(err, SBD_EXIT_FAILURE, e, "cannot create a file in %s", dir);
   }
+  /* mkstemp makes 0600; the disk is an ordinary output file. */
+  mode_t mask = umask(0);
+  umask(mask);
+  if (fchmod(fd, 0666 & ~mask) < 0) {
+    int e = errno;
+    close(fd);
+    unlink(tmp);
+    sbd_error_set(err, SBD_EXIT_FAILURE, e, "cannot set the mode of %s", tmp);
+    free(tmp);
+    return -1;
+  }
   close(fd);
   *out = tmp;
   return 0;

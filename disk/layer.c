@@ -481,38 +481,34 @@ static int apply_entry(struct applier *a, struct archive *ar, struct archive_ent
   cleanup_free char *pdir = xstrndup(name, slash ? (size_t)(slash - name + 1) : 0);
   const char *base = slash ? slash + 1 : name;
 
-  struct sbd_path pp = {0};
+  cleanup_path struct sbd_path pp = {0};
   uintptr_t pnode;
   enum sbd_kind pkind;
   struct sbd_resolve_ops ops = applier_tree_ops(a);
-  int ret = -1;
   if (sbd_path_resolve(&ops, a, pdir, true, &pp, &pnode, &pkind, err) < 0)
-    goto out;
+    return -1;
   /* After Clean, a base of "." or ".." only remains when the whole name
    * resolves to the root: containerd skips such entries. */
-  if (strcmp(base, ".") == 0 || strcmp(base, "..") == 0 || base[0] == '\0') {
-    ret = 0;
-    goto out;
-  }
+  if (strcmp(base, ".") == 0 || strcmp(base, "..") == 0 || base[0] == '\0')
+    return 0;
   struct sbd_node *dir = a->tree->root;
   if (pp.n > 0 && applier_mkparent(a, &pp, &dir, err) < 0)
-    goto out;
+    return -1;
 
   int wh = handle_whiteout(a, dir, base, &h, err);
-  if (wh != 0) {
-    ret = wh < 0 ? -1 : 0;
-    goto out;
-  }
+  if (wh != 0)
+    return wh < 0 ? -1 : 0;
 
   struct sbd_node *existing = sbd_tree_lookup(a->tree, dir, base, strlen(base));
   bool merge = existing && sbd_node_is_dir(existing) && type == AE_IFDIR && !hardlink;
   if (existing && !merge) {
     if (applier_remove(a, existing, err) < 0)
-      goto out;
+      return -1;
     existing = NULL;
   }
 
   struct sbd_node *n = NULL;
+  int ret;
   if (hardlink)
     ret = create_hardlink(a, e, dir, base, &h, &n, err);
   else if (type == AE_IFDIR)
@@ -523,11 +519,8 @@ static int apply_entry(struct applier *a, struct archive *ar, struct archive_ent
     ret = create_symlink(a, e, dir, base, &h, &n, err);
   else
     ret = create_special(a, e, dir, base, type, &h, &n, err);
-  if (ret < 0)
-    goto out;
-  ret = -1;
-  if (apply_xattrs(a, e, n, err) < 0)
-    goto out;
+  if (ret < 0 || apply_xattrs(a, e, n, err) < 0)
+    return -1;
 
   if (type == AE_IFDIR && !hardlink) {
     a->dir_times = xrealloc(a->dir_times, (a->n_dir_times + 1) * sizeof(*a->dir_times));
@@ -538,10 +531,7 @@ static int apply_entry(struct applier *a, struct archive *ar, struct archive_ent
     cleanup_free char *path = applier_node_path(n);
     sbd_strset_add(&a->unpacked, path);
   }
-  ret = 0;
-out:
-  sbd_path_free(&pp);
-  return ret;
+  return 0;
 }
 
 /* --- the archive ------------------------------------------------------------ */

@@ -29,6 +29,7 @@ char *sbd_path_clean(const char *p);
 void sbd_path_parse(const char *p, struct sbd_path *out);
 void sbd_path_push(struct sbd_path *p, const char *name, size_t len);
 void sbd_path_free(struct sbd_path *p);
+#define cleanup_path __attribute__((cleanup(sbd_path_free)))
 /* "a/b/c" ("" for the root), malloc'd. */
 char *sbd_path_string(const struct sbd_path *p);
 

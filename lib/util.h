@@ -42,6 +42,7 @@ void sbd_buf_appendf(struct sbd_buf *b, const char *fmt, ...) __attribute__((for
 /* NUL-terminates (not counted in len) and returns data. */
 char *sbd_buf_cstr(struct sbd_buf *b);
 void sbd_buf_free(struct sbd_buf *b);
+#define cleanup_buf __attribute__((cleanup(sbd_buf_free)))
 
 /* Whole-file helpers: read up to max bytes (fails with EFBIG beyond). */
 int sbd_read_file(const char *path, size_t max, char **out, size_t *out_len);

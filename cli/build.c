@@ -1,0 +1,399 @@
+/* sbdisk build: resolve -> plan -> fetch -> write. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "disk/disk.h"
+#include "lib/cache.h"
+#include "lib/image.h"
+#include "lib/plan.h"
+#include "lib/registry.h"
+#include "lib/util.h"
+
+static const char build_usage[] =
+    "Usage: sbdisk build [OPTIONS] IMAGE...\n"
+    "\n"
+    "Builds a raw ext4 disk image holding the images' layers exactly as containerd\n"
+    "unpacks them (snapshots/N/fs), plus snapshots.metadata and images.metadata:\n"
+    "what GKE reads from a secondary boot disk in CONTAINER_IMAGE_CACHE mode.\n"
+    "\n"
+    "IMAGE is a reference as docker writes it (nginx, nginx:1.27,\n"
+    "ghcr.io/org/app@sha256:..., localhost:5000/team/app:v1), or oci:DIR[:TAG] for a\n"
+    "local OCI image layout.\n"
+    "\n"
+    "Options:\n"
+    "  -o, --output PATH         the raw disk image to write (default: disk.raw). It is\n"
+    "                            built beside PATH under a temporary name and renamed\n"
+    "                            into place only when complete.\n"
+    "  -f, --image-list PATH     read more references from PATH, one per line ('#'\n"
+    "                            starts a comment; - reads stdin)\n"
+    "      --platform OS/ARCH[/VARIANT]\n"
+    "                            the entry to take from multi-arch images\n"
+    "                            (default: linux/amd64)\n"
+    "      --size SIZE           disk size, a whole number of GiB: 60G, 1T (default: the\n"
+    "                            smallest that holds the content with 10% free, and at\n"
+    "                            least 10G, the smallest persistent disk)\n"
+    "      --cache-dir DIR       blob cache (default: $XDG_CACHE_HOME/sbdisk, else\n"
+    "                            ~/.cache/sbdisk)\n"
+    "      --insecure-registry HOST[:PORT]\n"
+    "                            talk plain HTTP, or TLS without certificate checks, to\n"
+    "                            this registry (repeatable; loopback ones always are)\n"
+    "  -q, --quiet               print nothing but errors\n"
+    "  -h, --help                show this help\n"
+    "\n"
+    "Environment:\n"
+    "  SOURCE_DATE_EPOCH         the time stamped where containerd would stamp \"now\"\n"
+    "\n"
+    "Examples:\n"
+    "  sbdisk build -o cache.raw nginx:1.27 python:3.12-slim\n"
+    "  sbdisk build -o arm.raw --platform linux/arm64 -f images.txt\n"
+    "  sbdisk build --size 100G -o vllm.raw vllm/vllm-openai:latest\n";
+
+struct build_opts {
+  const char *output;
+  const char *platform;
+  const char *cache_dir;
+  uint64_t size;
+  bool quiet;
+  char **insecure;
+  size_t n_insecure;
+  char **refs;
+  size_t n_refs;
+};
+
+struct ui {
+  bool quiet;
+  const struct sbd_plan *plan;
+  const struct sbd_image *images;
+};
+
+static void say(const struct ui *ui, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const struct ui *ui, const char *fmt, ...)
+{
+  if (ui->quiet)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+}
+
+static char *human(uint64_t bytes)
+{
+  return sbd_metadata_human_size(bytes);
+}
+
+static void free_opts(struct build_opts *o)
+{
+  for (size_t i = 0; i < o->n_refs; i++)
+    free(o->refs[i]);
+  free(o->refs);
+  free(o->insecure);
+}
+
+enum { OPT_PLATFORM = 256, OPT_SIZE, OPT_CACHE_DIR, OPT_INSECURE };
+
+static int parse_args(int argc, char **argv, struct build_opts *o, sbd_error_t *err)
+{
+  static const struct option longopts[] = {
+      {"output", required_argument, NULL, 'o'},
+      {"image-list", required_argument, NULL, 'f'},
+      {"platform", required_argument, NULL, OPT_PLATFORM},
+      {"size", required_argument, NULL, OPT_SIZE},
+      {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
+      {"insecure-registry", required_argument, NULL, OPT_INSECURE},
+      {"quiet", no_argument, NULL, 'q'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  o->output = "disk.raw";
+  o->platform = "linux/amd64";
+  optind = 1;
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, ":o:f:qh", longopts, NULL)) != -1) {
+    switch (c) {
+    case 'o':
+      o->output = optarg;
+      break;
+    case 'f':
+      if (sbd_read_image_list(optarg, &o->refs, &o->n_refs, err) < 0)
+        return -1;
+      break;
+    case OPT_PLATFORM:
+      o->platform = optarg;
+      break;
+    case OPT_SIZE:
+      if (sbd_parse_size(optarg, &o->size, err) < 0)
+        return -1;
+      break;
+    case OPT_CACHE_DIR:
+      o->cache_dir = optarg;
+      break;
+    case OPT_INSECURE:
+      o->insecure = xrealloc(o->insecure, (o->n_insecure + 1) * sizeof(*o->insecure));
+      o->insecure[o->n_insecure++] = optarg;
+      break;
+    case 'q':
+      o->quiet = true;
+      break;
+    case 'h':
+      fputs(build_usage, stdout);
+      return 1;
+    case ':':
+      return sbd_error_set(err, SBD_EXIT_USAGE, 0, "option %s needs a value (see sbdisk build --help)",
+                           argv[optind - 1]);
+    default:
+      return sbd_error_set(err, SBD_EXIT_USAGE, 0, "unknown option %s (see sbdisk build --help)",
+                           argv[optind - 1]);
+    }
+  }
+  for (int i = optind; i < argc; i++) {
+    o->refs = xrealloc(o->refs, (o->n_refs + 1) * sizeof(*o->refs));
+    o->refs[o->n_refs++] = xstrdup(argv[i]);
+  }
+  if (o->n_refs == 0)
+    return sbd_error_set(err, SBD_EXIT_USAGE, 0,
+                         "no images given (sbdisk build [OPTIONS] IMAGE..., see --help)");
+  return 0;
+}
+
+/* Fails before any download when the output cannot be written. */
+static int check_output(const char *output, sbd_error_t *err)
+{
+  struct stat st;
+  if (stat(output, &st) == 0 && S_ISDIR(st.st_mode))
+    return sbd_error_set(err, SBD_EXIT_USAGE, 0, "output %s is a directory", output);
+  cleanup_free char *copy = xstrdup(output);
+  const char *dir = dirname(copy);
+  cleanup_free char *probe = xasprintf("%s/.sbdisk-probe.XXXXXX", dir);
+  int fd = mkstemp(probe);
+  if (fd < 0)
+    return sbd_error_set(err, SBD_EXIT_USAGE, errno, "cannot write the output directory %s", dir);
+  close(fd);
+  unlink(probe);
+  return 0;
+}
+
+static int build_time(sbd_error_t *err, int64_t *now)
+{
+  const char *sde = getenv("SOURCE_DATE_EPOCH");
+  if (sde == NULL || sde[0] == '\0') {
+    *now = (int64_t)time(NULL);
+    return 0;
+  }
+  char *end;
+  errno = 0;
+  long long v = strtoll(sde, &end, 10);
+  if (errno || *end || v < 0 || v > 0x3ffffffffll)
+    return sbd_error_set(err, SBD_EXIT_USAGE, 0, "SOURCE_DATE_EPOCH=\"%s\" is not a time", sde);
+  *now = v;
+  return 0;
+}
+
+static void on_sizing(void *opaque, size_t i)
+{
+  const struct ui *ui = opaque;
+  if (i == 0)
+    say(ui, "Sizing the disk from %zu layers\n", ui->plan->n_snapshots);
+}
+
+static void on_layer_start(void *opaque, size_t i)
+{
+  const struct ui *ui = opaque;
+  if (i == 0)
+    say(ui, "Writing %zu snapshots\n", ui->plan->n_snapshots);
+  const struct sbd_plan_snapshot *s = &ui->plan->snapshots[i];
+  say(ui, "  [%zu/%zu] snapshots/%zu/fs  %s\n", i + 1, ui->plan->n_snapshots, i + 1,
+      s->layer->chain_id);
+}
+
+static int fetch_all(const struct sbd_source *src, const struct sbd_image *images,
+                     const struct sbd_plan *plan, const struct ui *ui, char **paths, sbd_error_t *err)
+{
+  cleanup_free char *total = human(plan->unique_bytes);
+  say(ui, "Fetching %zu unique layers (%s)\n", plan->n_snapshots, total);
+  for (size_t i = 0; i < plan->n_snapshots; i++) {
+    const struct sbd_plan_snapshot *s = &plan->snapshots[i];
+    bool cached = false;
+    if (sbd_image_fetch_layer(src, &images[s->image], s->layer_index, NULL, NULL, &paths[i],
+                              &cached, err) < 0)
+      return -1;
+    cleanup_free char *size = human((uint64_t)s->layer->size);
+    const char *where = "";
+    if (sbd_ref_is_oci_layout(&images[s->image].ref))
+      where = " (local)";
+    else if (cached)
+      where = " (cached)";
+    say(ui, "  [%zu/%zu] %s %s%s\n", i + 1, plan->n_snapshots, s->layer->digest, size, where);
+  }
+  return 0;
+}
+
+/* Everything a build holds, released in one place. */
+struct build_ctx {
+  struct sbd_platform platform;
+  struct sbd_cache *cache;
+  struct sbd_registry *registry;
+  struct sbd_source src;
+  struct sbd_image *images;
+  size_t n_images;
+  struct sbd_plan plan;
+  char **paths;
+  char **whats;
+  struct sbd_disk_layer *layers;
+  struct sbd_image_row *rows;
+  size_t n_rows;
+};
+
+static void build_ctx_free(struct build_ctx *c)
+{
+  for (size_t i = 0; i < c->n_images; i++)
+    sbd_image_free(&c->images[i]);
+  free(c->images);
+  for (size_t i = 0; c->paths && i < c->plan.n_snapshots; i++)
+    free(c->paths[i]);
+  free(c->paths);
+  for (size_t i = 0; c->whats && i < c->plan.n_snapshots; i++)
+    free(c->whats[i]);
+  free(c->whats);
+  free(c->layers);
+  free(c->rows);
+  sbd_plan_free(&c->plan);
+  sbd_registry_free(c->registry);
+  sbd_cache_free(c->cache);
+  sbd_platform_free(&c->platform);
+}
+
+static int resolve_all(struct build_ctx *c, const struct build_opts *o, const struct ui *ui,
+                       sbd_error_t *err)
+{
+  c->images = xcalloc(o->n_refs, sizeof(*c->images));
+  for (size_t i = 0; i < o->n_refs; i++) {
+    say(ui, "Resolving %s\n", o->refs[i]);
+    struct sbd_image *img = &c->images[c->n_images++];
+    if (sbd_image_resolve(&c->src, o->refs[i], img, err) < 0)
+      return -1;
+    say(ui, "  %s %s, %zu layers\n", img->manifest_digest, img->platform, img->n_layers);
+  }
+  return 0;
+}
+
+/* The disk module's view of the plan: blobs on disk, parents by index. */
+static void describe_layers(struct build_ctx *c)
+{
+  size_t n = c->plan.n_snapshots;
+  c->layers = xcalloc(n + 1, sizeof(*c->layers));
+  c->whats = xcalloc(n + 1, sizeof(*c->whats));
+  for (size_t i = 0; i < n; i++) {
+    const struct sbd_plan_snapshot *s = &c->plan.snapshots[i];
+    const struct sbd_image *img = &c->images[s->image];
+    c->whats[i] = xasprintf("image %s: layer %zu/%zu (%s)", img->given, s->layer_index + 1,
+                            img->n_layers, s->layer->digest);
+    c->layers[i] = (struct sbd_disk_layer){
+        .blob_path = c->paths[i],
+        .compressed = s->layer->compression != SBD_COMPRESSION_NONE,
+        .blob_digest = s->layer->digest,
+        .diff_id = s->layer->diff_id,
+        .chain_id = s->layer->chain_id,
+        .parent = s->parent == SBD_PLAN_NO_PARENT ? SBD_DISK_NO_PARENT : s->parent,
+        .what = c->whats[i],
+    };
+  }
+}
+
+/* One images.metadata row per distinct name, as in containerd's store. */
+static void describe_images(struct build_ctx *c)
+{
+  c->rows = xcalloc(c->n_images + 1, sizeof(*c->rows));
+  for (size_t i = 0; i < c->n_images; i++) {
+    bool dup = false;
+    for (size_t k = 0; k < c->n_rows; k++)
+      dup |= strcmp(c->rows[k].name, c->images[i].name) == 0;
+    if (dup)
+      continue;
+    c->rows[c->n_rows++] = (struct sbd_image_row){
+        .name = c->images[i].name,
+        .media_type = c->images[i].target_media_type,
+        .digest = c->images[i].target_digest,
+        .size = c->images[i].listed_size,
+        .platforms = c->images[i].platforms,
+        .labels = "io.cri-containerd.image=managed",
+    };
+  }
+}
+
+static int run(struct build_opts *o, sbd_error_t *err)
+{
+  struct ui ui = {.quiet = o->quiet};
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  int64_t now = 0;
+  if (build_time(err, &now) < 0 || check_output(o->output, err) < 0)
+    return -1;
+  __attribute__((cleanup(build_ctx_free))) struct build_ctx c = {0};
+  if (sbd_platform_parse(o->platform, &c.platform, err) < 0)
+    return sbd_error_prefix(err, "--platform: ");
+  if (sbd_cache_open(o->cache_dir, &c.cache, err) < 0)
+    return -1;
+  struct sbd_registry_options ropts = {.insecure = (const char *const *)o->insecure,
+                                       .n_insecure = o->n_insecure};
+  if (sbd_registry_new(&ropts, &c.registry, err) < 0)
+    return -1;
+  c.src = (struct sbd_source){.platform = &c.platform, .registry = c.registry, .cache = c.cache};
+
+  if (resolve_all(&c, o, &ui, err) < 0 || sbd_plan_build(c.images, c.n_images, &c.plan, err) < 0)
+    return -1;
+  ui.plan = &c.plan;
+  ui.images = c.images;
+  c.paths = xcalloc(c.plan.n_snapshots + 1, sizeof(*c.paths));
+  if (fetch_all(&c.src, c.images, &c.plan, &ui, c.paths, err) < 0)
+    return -1;
+  describe_layers(&c);
+  describe_images(&c);
+
+  struct sbd_disk_events ev = {.opaque = &ui, .sizing = on_sizing, .layer_start = on_layer_start};
+  struct sbd_disk_spec spec = {
+      .output = o->output,
+      .size_bytes = o->size,
+      .now = now,
+      .layers = c.layers,
+      .n_layers = c.plan.n_snapshots,
+      .images = c.rows,
+      .n_images = c.n_rows,
+      .events = &ev,
+  };
+  struct sbd_disk_result res;
+  if (sbd_disk_build(&spec, &res, err) < 0)
+    return -1;
+
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  cleanup_free char *used = human(res.used_bytes);
+  say(&ui, "Done: %s, %llu GiB (%s used), %zu images, %zu layers, %llu files, %.1fs\n",
+      o->output, (unsigned long long)(res.size_bytes / SBD_GIB), used, c.n_rows,
+      c.plan.n_snapshots, (unsigned long long)res.files, secs);
+  return 0;
+}
+
+int sbd_cmd_build(int argc, char **argv)
+{
+  cleanup_error sbd_error_t err = NULL;
+  struct build_opts o = {0};
+  int r = parse_args(argc, argv, &o, &err);
+  if (r == 0)
+    r = run(&o, &err);
+  free_opts(&o);
+  if (r > 0)
+    return 0; /* --help */
+  if (r < 0)
+    return sbd_report_error(err);
+  return 0;
+}
