@@ -260,6 +260,9 @@ enum sbd_compression sbd_layer_compression(const char *media_type)
       {"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", SBD_COMPRESSION_ZSTD},
       {"application/vnd.docker.image.rootfs.diff.tar.gzip", SBD_COMPRESSION_GZIP},
       {"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", SBD_COMPRESSION_GZIP},
+      /* containerd treats these as "maybe compressed" and sniffs the bytes */
+      {"application/vnd.docker.image.rootfs.diff.tar", SBD_COMPRESSION_SNIFF},
+      {"application/vnd.docker.image.rootfs.foreign.diff.tar", SBD_COMPRESSION_SNIFF},
   };
   for (size_t i = 0; media_type && i < sizeof(layers) / sizeof(layers[0]); i++)
     if (strcmp(media_type, layers[i].type) == 0)
@@ -276,6 +279,8 @@ const char *sbd_compression_name(enum sbd_compression c)
     return "gzip";
   case SBD_COMPRESSION_ZSTD:
     return "zstd";
+  case SBD_COMPRESSION_SNIFF:
+    return "detected";
   default:
     return "unknown";
   }

@@ -97,10 +97,13 @@ enum sbd_compression {
   SBD_COMPRESSION_NONE,
   SBD_COMPRESSION_GZIP,
   SBD_COMPRESSION_ZSTD,
+  SBD_COMPRESSION_SNIFF, /* Docker's plain .tar types: containerd detects gzip/zstd/none */
 };
 
 /* The compression of a layer media type (OCI tar, tar+gzip, tar+zstd, their
- * non-distributable variants, Docker rootfs.diff.tar.gzip and foreign).
+ * non-distributable variants, Docker rootfs.diff.tar(.gzip) and foreign).
+ * Whatever a compressed type claims, the bytes decide (containerd sniffs
+ * gzip and zstd magic); only the OCI plain tar types are read as raw tar.
  * SBD_COMPRESSION_UNKNOWN for anything else (not a layer we can unpack). */
 enum sbd_compression sbd_layer_compression(const char *media_type);
 const char *sbd_compression_name(enum sbd_compression c);

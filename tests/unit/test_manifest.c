@@ -278,6 +278,9 @@ START_TEST(test_layer_compression)
       {"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", SBD_COMPRESSION_ZSTD},
       {"application/vnd.docker.image.rootfs.diff.tar.gzip", SBD_COMPRESSION_GZIP},
       {"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", SBD_COMPRESSION_GZIP},
+      /* containerd's DiffCompression: "unknown", i.e. detected from the bytes */
+      {"application/vnd.docker.image.rootfs.diff.tar", SBD_COMPRESSION_SNIFF},
+      {"application/vnd.docker.image.rootfs.foreign.diff.tar", SBD_COMPRESSION_SNIFF},
       {"application/vnd.oci.image.layer.v1.tar+bzip2", SBD_COMPRESSION_UNKNOWN},
       {"application/vnd.oci.image.config.v1+json", SBD_COMPRESSION_UNKNOWN},
       {"application/vnd.oci.image.layer.v1.tar+gzip+encrypted", SBD_COMPRESSION_UNKNOWN},

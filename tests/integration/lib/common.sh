@@ -3,6 +3,8 @@
 # It gives each test script a private scratch directory ($T) that is removed on
 # exit together with every process registered with `bg_register`.
 set -u
+# Tests talk to 127.0.0.1 only; a proxy from the environment must not intercept that.
+export no_proxy="127.0.0.1,localhost,::1${no_proxy:+,$no_proxy}" NO_PROXY="127.0.0.1,localhost,::1${NO_PROXY:+,$NO_PROXY}"
 
 TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REPO_DIR=$(cd "$TESTS_DIR/../.." && pwd)
