@@ -138,7 +138,8 @@ static int write_one_dir(struct sbd_node *n, void *opaque, sbd_error_t *err)
     return sbd_error_prefix(err, "directory /%s: ", path);
   }
   struct sbd_xattrs *x = &n->dir->xattrs;
-  qsort(x->v, x->n, sizeof(*x->v), xattr_cmp);
+  if (x->n > 1)
+    qsort(x->v, x->n, sizeof(*x->v), xattr_cmp);
   for (size_t k = 0; k < x->n; k++)
     if (sbd_ext4_xattr_set(a->fs, n->ino, x->v[k].key, x->v[k].value, x->v[k].len, err) < 0)
       return -1;
@@ -180,7 +181,8 @@ static int checksum(struct applier *a, sbd_error_t *err)
     free(l.hex);
     return -1;
   }
-  qsort(l.hex, l.n, sizeof(*l.hex), hex_cmp);
+  if (l.n > 1)
+    qsort(l.hex, l.n, sizeof(*l.hex), hex_cmp);
   cleanup_hash struct sbd_hash *h = sbd_hash_new(SBD_HASH_MD5);
   for (size_t i = 0; i < l.n; i++) {
     sbd_hash_update(h, l.hex[i], 32);

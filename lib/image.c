@@ -239,11 +239,11 @@ static char *index_platforms(const struct sbd_index *idx)
       list[n++] = sbd_platform_format(&idx->manifests[i].platform);
   qsort(list, n, sizeof(*list), str_cmp);
   struct sbd_buf b = {0};
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n; i++)
     if (i == 0 || strcmp(list[i], list[i - 1]) != 0)
       sbd_buf_appendf(&b, "%s%s", b.len ? "," : "", list[i]);
+  for (size_t i = 0; i < n; i++)
     free(list[i]);
-  }
   free(list);
   return b.len ? sbd_buf_cstr(&b) : xstrdup("-");
 }
