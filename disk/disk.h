@@ -61,4 +61,10 @@ int sbd_disk_build(const struct sbd_disk_spec *spec, struct sbd_disk_result *res
 int sbd_disk_auto_size(const struct sbd_disk_spec *spec, uint64_t *size, uint64_t *inodes,
                        sbd_error_t *err);
 
+/* The smallest whole GiB (at least 10) whose ext4 format leaves room for
+ * blocks_needed 4 KiB blocks and inodes_needed inodes with 10% of the disk
+ * (and of the inodes) still free.  *inodes: 0 for the default count. */
+int sbd_disk_pick_size(uint64_t blocks_needed, uint64_t inodes_needed, uint64_t *size,
+                       uint64_t *inodes, sbd_error_t *err);
+
 #endif

@@ -16,22 +16,6 @@ struct usage {
   uint64_t inodes;
 };
 
-struct scan {
-  struct sbd_stream *stream;
-  sbd_error_t stream_err;
-};
-
-static la_ssize_t scan_read(struct archive *ar, void *opaque, const void **buf)
-{
-  struct scan *s = opaque;
-  ssize_t n = sbd_stream_read(s->stream, buf, &s->stream_err);
-  if (n < 0) {
-    archive_set_error(ar, EIO, "%s", s->stream_err->msg);
-    return -1;
-  }
-  return n;
-}
-
 static uint64_t div_up(uint64_t x, uint64_t y)
 {
   return (x + y - 1) / y;
@@ -77,45 +61,33 @@ static void account(struct usage *u, struct archive_entry *e)
     u->blocks += 1;
 }
 
-static void archive_cleanup(struct archive **ar)
-{
-  if (*ar)
-    archive_read_free(*ar);
-}
-
 static int scan_layer(const struct sbd_disk_layer *l, struct usage *u, sbd_error_t *err)
 {
-  struct scan s = {0};
-  if (sbd_stream_open(l->blob_path, l->compressed ? SBD_STREAM_DETECT : SBD_STREAM_NONE, &s.stream,
+  struct sbd_stream *stream = NULL;
+  if (sbd_stream_open(l->blob_path, l->compressed ? SBD_STREAM_DETECT : SBD_STREAM_NONE, &stream,
                       err) < 0)
     return sbd_error_prefix(err, "%s: ", l->what);
-  __attribute__((cleanup(archive_cleanup))) struct archive *ar = archive_read_new();
-  archive_read_support_format_tar(ar);
-  archive_read_support_format_empty(ar);
-  int ret = -1;
-  if (archive_read_open(ar, &s, NULL, scan_read, NULL) != ARCHIVE_OK)
-    goto archive_error;
-  for (;;) {
-    struct archive_entry *e;
-    int r = archive_read_next_header(ar, &e);
-    if (r == ARCHIVE_EOF)
-      break;
-    if (r < ARCHIVE_WARN)
-      goto archive_error;
-    account(u, e);
+  int ret = 0;
+  {
+    cleanup_archive struct archive *ar = NULL;
+    if (sbd_stream_archive_open(stream, &ar, err) < 0) {
+      ret = -1;
+    } else {
+      for (;;) {
+        struct archive_entry *e;
+        int r = archive_read_next_header(ar, &e);
+        if (r == ARCHIVE_EOF)
+          break;
+        if (r < ARCHIVE_WARN) {
+          ret = sbd_stream_archive_error(stream, ar, err);
+          break;
+        }
+        account(u, e);
+      }
+    }
   }
-  ret = 0;
-  goto out;
-archive_error:
-  if (s.stream_err)
-    sbd_error_set(err, s.stream_err->exit_code, 0, "%s: %s", l->what, s.stream_err->msg);
-  else
-    sbd_error_set(err, SBD_EXIT_IMAGE, 0, "%s: reading the tar: %s", l->what,
-                  archive_error_string(ar) ? archive_error_string(ar) : "invalid archive");
-out:
-  sbd_stream_free(s.stream);
-  sbd_error_free(&s.stream_err);
-  return ret;
+  sbd_stream_free(stream);
+  return ret < 0 ? sbd_error_prefix(err, "%s: ", l->what) : 0;
 }
 
 static bool has_backup(uint64_t g)
@@ -148,6 +120,26 @@ static uint64_t overhead(uint64_t blocks, uint64_t inodes)
          (journal > 0 ? (uint64_t)journal : 0) + 64;
 }
 
+int sbd_disk_pick_size(uint64_t blocks_needed, uint64_t inodes_needed, uint64_t *size,
+                       uint64_t *inodes, sbd_error_t *err)
+{
+  for (uint64_t gib = SBD_DISK_MIN_SIZE / SBD_GIB; gib <= 64 * 1024; gib++) {
+    uint64_t blocks = gib * SBD_GIB / SBD_EXT4_BLOCK_SIZE;
+    uint64_t default_inodes = gib * SBD_GIB / SBD_EXT4_INODE_RATIO;
+    /* keep 10% of the inodes free as well: more inodes when files are many */
+    uint64_t want_inodes = inodes_needed + inodes_needed / 9;
+    uint64_t n = want_inodes > default_inodes ? want_inodes : default_inodes;
+    if (n > 0xffffffffull)
+      return sbd_error_set(err, SBD_EXIT_NOSPACE, 0, "the images hold more files than ext4 allows");
+    if (overhead(blocks, n) + blocks_needed <= blocks - blocks / 10) {
+      *size = gib * SBD_GIB;
+      *inodes = n == default_inodes ? 0 : n;
+      return 0;
+    }
+  }
+  return sbd_error_set(err, SBD_EXIT_NOSPACE, 0, "the images need more than 64 TiB");
+}
+
 int sbd_disk_auto_size(const struct sbd_disk_spec *spec, uint64_t *size, uint64_t *inodes,
                        sbd_error_t *err)
 {
@@ -161,20 +153,5 @@ int sbd_disk_auto_size(const struct sbd_disk_spec *spec, uint64_t *size, uint64_
   /* Per snapshot: snapshots/N, its fs root, and a few parents tars omit. */
   u.inodes += 16 + 8 * spec->n_layers;
   u.blocks += 16 + 8 * spec->n_layers + div_up(u.dirent_bytes, SBD_EXT4_BLOCK_SIZE - 12);
-  for (uint64_t gib = SBD_DISK_MIN_SIZE / SBD_GIB;; gib++) {
-    uint64_t blocks = gib * SBD_GIB / SBD_EXT4_BLOCK_SIZE;
-    uint64_t default_inodes = gib * SBD_GIB / SBD_EXT4_INODE_RATIO;
-    /* keep 10% of the inodes free as well; more inodes when many small files */
-    uint64_t want_inodes = u.inodes + u.inodes / 9;
-    uint64_t n = want_inodes > default_inodes ? want_inodes : default_inodes;
-    if (n > 0xffffffffull)
-      return sbd_error_set(err, SBD_EXIT_NOSPACE, 0, "the images hold more files than ext4 allows");
-    if (overhead(blocks, n) + u.blocks <= blocks - blocks / 10) {
-      *size = gib * SBD_GIB;
-      *inodes = n == default_inodes ? 0 : n;
-      return 0;
-    }
-    if (gib > 64 * 1024)
-      return sbd_error_set(err, SBD_EXIT_NOSPACE, 0, "the images need more than 64 TiB");
-  }
+  return sbd_disk_pick_size(u.blocks, u.inodes, size, inodes, err);
 }

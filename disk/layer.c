@@ -536,58 +536,24 @@ static int apply_entry(struct applier *a, struct archive *ar, struct archive_ent
 
 /* --- the archive ------------------------------------------------------------ */
 
-struct reader {
-  struct sbd_stream *stream;
-  sbd_error_t stream_err;
-  const struct sbd_layer_params *p;
-};
-
-static la_ssize_t read_cb(struct archive *ar, void *opaque, const void **buf)
+static int read_entries(struct applier *a, struct sbd_stream *stream, sbd_error_t *err)
 {
-  struct reader *rd = opaque;
-  ssize_t n = sbd_stream_read(rd->stream, buf, &rd->stream_err);
-  if (n < 0) {
-    archive_set_error(ar, EIO, "%s", rd->stream_err->msg);
+  cleanup_archive struct archive *ar = NULL;
+  if (sbd_stream_archive_open(stream, &ar, err) < 0)
     return -1;
-  }
-  if (rd->p->progress)
-    rd->p->progress(rd->p->progress_opaque, (uint64_t)sbd_stream_in_bytes(rd->stream));
-  return n;
-}
-
-static void archive_cleanup(struct archive **ar)
-{
-  if (*ar)
-    archive_read_free(*ar);
-}
-
-static int read_entries(struct applier *a, struct reader *rd, sbd_error_t *err)
-{
-  __attribute__((cleanup(archive_cleanup))) struct archive *ar = archive_read_new();
-  archive_read_support_format_tar(ar);
-  archive_read_support_format_empty(ar);
-  if (archive_read_open(ar, rd, NULL, read_cb, NULL) != ARCHIVE_OK)
-    goto archive_error;
   for (;;) {
     struct archive_entry *e;
     int r = archive_read_next_header(ar, &e);
     if (r == ARCHIVE_EOF)
       return 0;
     if (r < ARCHIVE_WARN)
-      goto archive_error;
+      return sbd_stream_archive_error(stream, ar, err);
     a->r->entries++;
     if (apply_entry(a, ar, e, err) < 0) {
       const char *name = archive_entry_pathname(e);
       return sbd_error_prefix(err, "entry %s: ", name ? name : "?");
     }
   }
-archive_error:
-  if (rd->stream_err) {
-    sbd_error_set(err, rd->stream_err->exit_code, 0, "%s", rd->stream_err->msg);
-    return -1;
-  }
-  return sbd_error_set(err, SBD_EXIT_IMAGE, 0, "reading the tar: %s",
-                       archive_error_string(ar) ? archive_error_string(ar) : "invalid archive");
 }
 
 int sbd_layer_apply(const struct sbd_layer_params *p, struct sbd_layer_result *r,
@@ -606,13 +572,14 @@ int sbd_layer_apply(const struct sbd_layer_params *p, struct sbd_layer_result *r
       .buf = xmalloc(DATA_BUF),
       .r = r,
   };
-  struct reader rd = {.p = p};
+  struct sbd_stream *stream = NULL;
   int ret = -1;
-  if (sbd_stream_open(p->blob_path, p->compression, &rd.stream, err) < 0)
+  if (sbd_stream_open(p->blob_path, p->compression, &stream, err) < 0)
     goto out;
-  if (read_entries(&a, &rd, err) < 0)
+  sbd_stream_set_progress(stream, p->progress, p->progress_opaque);
+  if (read_entries(&a, stream, err) < 0)
     goto out;
-  if (sbd_stream_finish(rd.stream, r->blob_digest, r->diff_id, err) < 0)
+  if (sbd_stream_finish(stream, r->blob_digest, r->diff_id, err) < 0)
     goto out;
   if (p->expect_blob_digest && strcmp(p->expect_blob_digest, r->blob_digest) != 0) {
     sbd_error_set(err, SBD_EXIT_IMAGE, 0, "blob digest mismatch: expected %s, got %s",
@@ -626,8 +593,7 @@ int sbd_layer_apply(const struct sbd_layer_params *p, struct sbd_layer_result *r
   }
   ret = applier_finish(&a, err);
 out:
-  sbd_stream_free(rd.stream);
-  sbd_error_free(&rd.stream_err);
+  sbd_stream_free(stream);
   sbd_tree_free(a.tree);
   sbd_strset_free(&a.unpacked);
   for (size_t i = 0; i < a.n_dir_times; i++)

@@ -1,5 +1,6 @@
 #include "stream.h"
 
+#include <archive.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -35,6 +36,10 @@ struct sbd_stream {
   /* zstd */
   ZSTD_DStream *zd;
   size_t zstd_last; /* last return of ZSTD_decompressStream: 0 at a frame end */
+  /* when read through libarchive */
+  sbd_error_t archive_err;
+  void (*progress)(void *, uint64_t);
+  void *progress_opaque;
 };
 
 static int fill(struct sbd_stream *s, sbd_error_t *err)
@@ -234,9 +239,60 @@ void sbd_stream_free(struct sbd_stream *s)
     ZSTD_freeDStream(s->zd);
   if (s->fd >= 0)
     close(s->fd);
+  sbd_error_free(&s->archive_err);
   sbd_hash_free(s->blob_hash);
   sbd_hash_free(s->diff_hash);
   free(s->in);
   free(s->out);
   free(s);
+}
+
+void sbd_stream_set_progress(struct sbd_stream *s, void (*fn)(void *, uint64_t), void *opaque)
+{
+  s->progress = fn;
+  s->progress_opaque = opaque;
+}
+
+static la_ssize_t archive_read_cb(struct archive *ar, void *opaque, const void **buf)
+{
+  struct sbd_stream *s = opaque;
+  ssize_t n = sbd_stream_read(s, buf, &s->archive_err);
+  if (n < 0) {
+    archive_set_error(ar, EIO, "%s", s->archive_err->msg);
+    return -1;
+  }
+  if (s->progress)
+    s->progress(s->progress_opaque, (uint64_t)s->in_total);
+  return n;
+}
+
+void sbd_archive_free(struct archive **ar)
+{
+  if (*ar)
+    archive_read_free(*ar);
+  *ar = NULL;
+}
+
+int sbd_stream_archive_open(struct sbd_stream *s, struct archive **out, sbd_error_t *err)
+{
+  struct archive *ar = archive_read_new();
+  if (ar == NULL)
+    return sbd_error_set(err, SBD_EXIT_FAILURE, ENOMEM, "cannot create a tar reader");
+  archive_read_support_format_tar(ar);
+  archive_read_support_format_empty(ar);
+  if (archive_read_open(ar, s, NULL, archive_read_cb, NULL) != ARCHIVE_OK) {
+    sbd_stream_archive_error(s, ar, err);
+    archive_read_free(ar);
+    return -1;
+  }
+  *out = ar;
+  return 0;
+}
+
+int sbd_stream_archive_error(struct sbd_stream *s, struct archive *ar, sbd_error_t *err)
+{
+  if (s->archive_err)
+    return sbd_error_set(err, s->archive_err->exit_code, 0, "%s", s->archive_err->msg);
+  const char *why = archive_error_string(ar);
+  return sbd_error_set(err, SBD_EXIT_IMAGE, 0, "reading the tar: %s", why ? why : "invalid archive");
 }

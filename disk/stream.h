@@ -6,6 +6,7 @@
 #define SBD_STREAM_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "lib/digest.h"
@@ -32,5 +33,18 @@ int sbd_stream_finish(struct sbd_stream *s, char blob_digest[SBD_DIGEST_STR_LEN]
 off_t sbd_stream_in_bytes(const struct sbd_stream *s);
 off_t sbd_stream_out_bytes(const struct sbd_stream *s);
 void sbd_stream_free(struct sbd_stream *s);
+
+/* Called with the compressed bytes consumed so far, as the stream advances. */
+void sbd_stream_set_progress(struct sbd_stream *s, void (*fn)(void *, uint64_t), void *opaque);
+
+/* A libarchive reader over the uncompressed bytes: a tar (or an empty
+ * layer), nothing else, no filters: the stream does the decompression. */
+struct archive;
+int sbd_stream_archive_open(struct sbd_stream *s, struct archive **out, sbd_error_t *err);
+/* After an archive call failed: the stream's own error when it caused the
+ * failure (corrupt or truncated compressed data), else libarchive's. */
+int sbd_stream_archive_error(struct sbd_stream *s, struct archive *ar, sbd_error_t *err);
+void sbd_archive_free(struct archive **ar);
+#define cleanup_archive __attribute__((cleanup(sbd_archive_free)))
 
 #endif
