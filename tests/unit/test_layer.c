@@ -1,0 +1,204 @@
+/* Whiteout mapping and the other applier rules, as documentation: small tars
+ * applied with sbd_layer_apply into a scratch ext4 image and read back. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "disk/ext4.h"
+#include "disk/layer.h"
+
+struct entry {
+  const char *name;
+  unsigned type; /* AE_IFREG, AE_IFDIR */
+  const char *data;
+};
+
+static void write_tar(const char *path, const struct entry *e, size_t n)
+{
+  struct archive *a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  ck_assert_int_eq(archive_write_open_filename(a, path), ARCHIVE_OK);
+  for (size_t i = 0; i < n; i++) {
+    struct archive_entry *ae = archive_entry_new();
+    archive_entry_set_pathname(ae, e[i].name);
+    archive_entry_set_filetype(ae, e[i].type);
+    archive_entry_set_perm(ae, e[i].type == AE_IFDIR ? 0755 : 0644);
+    archive_entry_set_mtime(ae, 1500000000, 0);
+    size_t len = e[i].data ? strlen(e[i].data) : 0;
+    archive_entry_set_size(ae, (la_int64_t)len);
+    archive_write_header(a, ae);
+    if (len)
+      archive_write_data(a, e[i].data, len);
+    archive_entry_free(ae);
+  }
+  archive_write_close(a);
+  archive_write_free(a);
+}
+
+struct scratch {
+  char img[64];
+  char tar[64];
+  struct sbd_ext4 *fs;
+  uint32_t roots[4];
+  size_t n;
+};
+
+static void scratch_open(struct scratch *s)
+{
+  strcpy(s->img, "/tmp/sbdisk-layer-XXXXXX");
+  strcpy(s->tar, "/tmp/sbdisk-tar-XXXXXX");
+  close(mkstemp(s->img));
+  close(mkstemp(s->tar));
+  struct sbd_ext4_params p = {.size_bytes = 256ull << 20, .now = 1700000000};
+  sbd_error_t err = NULL;
+  ck_assert_int_eq(sbd_ext4_create(s->img, &p, &s->fs, &err), 0);
+  s->n = 0;
+}
+
+static void scratch_close(struct scratch *s)
+{
+  sbd_ext4_free(s->fs);
+  unlink(s->img);
+  unlink(s->tar);
+}
+
+/* Applies a layer on top of the ones applied before (none: a first layer). */
+static uint32_t apply(struct scratch *s, const struct entry *e, size_t n)
+{
+  write_tar(s->tar, e, n);
+  uint32_t parent, root;
+  sbd_error_t err = NULL;
+  ck_assert_int_eq(sbd_ext4_alloc_inode(s->fs, true, &parent, &err), 0);
+  ck_assert_int_eq(sbd_ext4_alloc_inode(s->fs, true, &root, &err), 0);
+  uint32_t lowers[4];
+  for (size_t i = 0; i < s->n; i++)
+    lowers[i] = s->roots[s->n - 1 - i];
+  struct sbd_layer_params p = {.fs = s->fs, .root_ino = root, .parent_ino = parent,
+                               .lowers = lowers, .n_lowers = s->n, .blob_path = s->tar,
+                               .compression = SBD_STREAM_NONE};
+  struct sbd_layer_result r;
+  int ret = sbd_layer_apply(&p, &r, &err);
+  ck_assert_msg(ret == 0, "apply: %s", err ? err->msg : "?");
+  s->roots[s->n++] = root;
+  return root;
+}
+
+static uint32_t lookup(struct scratch *s, uint32_t dir, const char *name)
+{
+  uint32_t ino = 0;
+  sbd_error_t err = NULL;
+  ck_assert_int_eq(sbd_ext4_lookup(s->fs, dir, name, strlen(name), &ino, &err), 0);
+  return ino;
+}
+
+static int find_opaque(const char *key, const void *value, size_t len, void *opaque)
+{
+  if (strcmp(key, "trusted.overlay.opaque") == 0 && len == 1 && ((const char *)value)[0] == 'y')
+    *(int *)opaque = 1;
+  return 0;
+}
+
+static int is_opaque(struct scratch *s, uint32_t ino)
+{
+  int found = 0;
+  sbd_error_t err = NULL;
+  ck_assert_int_eq(sbd_ext4_xattr_list(s->fs, ino, find_opaque, &found, &err), 0);
+  return found;
+}
+
+START_TEST(test_first_layer_whiteout_deletes)
+{
+  struct scratch s;
+  scratch_open(&s);
+  struct entry l1[] = {{"a", AE_IFREG, "x"}, {".wh.a", AE_IFREG, NULL}, {".wh.never", AE_IFREG, NULL}};
+  uint32_t root = apply(&s, l1, 3);
+  ck_assert_uint_eq(lookup(&s, root, "a"), 0);     /* deleted */
+  ck_assert_uint_eq(lookup(&s, root, "never"), 0); /* and no device left behind */
+  ck_assert_uint_eq(lookup(&s, root, ".wh.a"), 0);
+  scratch_close(&s);
+}
+END_TEST
+
+START_TEST(test_later_layer_whiteout_is_a_device)
+{
+  struct scratch s;
+  scratch_open(&s);
+  struct entry l1[] = {{"a", AE_IFREG, "x"}};
+  struct entry l2[] = {{".wh.a", AE_IFREG, NULL}};
+  apply(&s, l1, 1);
+  uint32_t root = apply(&s, l2, 1);
+  uint32_t ino = lookup(&s, root, "a");
+  ck_assert_uint_ne(ino, 0);
+  struct sbd_attrs st;
+  sbd_error_t err = NULL;
+  ck_assert_int_eq(sbd_ext4_stat(s.fs, ino, &st, &err), 0);
+  ck_assert_uint_eq(st.mode, S_IFCHR); /* c--------- 0:0 */
+  ck_assert_uint_eq(lookup(&s, root, ".wh.a"), 0);
+  scratch_close(&s);
+}
+END_TEST
+
+START_TEST(test_opaque_marker)
+{
+  struct scratch s;
+  scratch_open(&s);
+  struct entry l1[] = {{"d/", AE_IFDIR, NULL}, {"d/old", AE_IFREG, "o"}};
+  struct entry l2[] = {{"d/", AE_IFDIR, NULL}, {"d/.wh..wh..opq", AE_IFREG, NULL}, {"d/new", AE_IFREG, "n"}};
+  uint32_t r1 = apply(&s, l1, 2);
+  uint32_t r2 = apply(&s, l2, 3);
+  ck_assert(!is_opaque(&s, lookup(&s, r1, "d")));
+  uint32_t d = lookup(&s, r2, "d");
+  ck_assert(is_opaque(&s, d));                          /* later layer: xattr */
+  ck_assert_uint_ne(lookup(&s, d, "new"), 0);
+  ck_assert_uint_eq(lookup(&s, d, ".wh..wh..opq"), 0);  /* the marker itself is not written */
+  scratch_close(&s);
+}
+END_TEST
+
+START_TEST(test_first_layer_opaque_removes_what_it_did_not_unpack)
+{
+  struct scratch s;
+  scratch_open(&s);
+  /* p/q is made as a parent, not unpacked: the opaque marker removes it;
+   * p/mine was unpacked by this layer and stays. */
+  struct entry l1[] = {{"p/q/file", AE_IFREG, "f"}, {"p/mine", AE_IFREG, "m"},
+                       {"p/.wh..wh..opq", AE_IFREG, NULL}};
+  uint32_t root = apply(&s, l1, 3);
+  uint32_t p = lookup(&s, root, "p");
+  ck_assert_uint_ne(p, 0);
+  ck_assert_uint_eq(lookup(&s, p, "q"), 0);
+  ck_assert_uint_ne(lookup(&s, p, "mine"), 0);
+  ck_assert(!is_opaque(&s, p)); /* a first layer records nothing */
+  scratch_close(&s);
+}
+END_TEST
+
+START_TEST(test_escapes_stay_inside)
+{
+  struct scratch s;
+  scratch_open(&s);
+  struct entry l1[] = {{"../../outside", AE_IFREG, "x"}, {"/abs/file", AE_IFREG, "y"}};
+  uint32_t root = apply(&s, l1, 2);
+  ck_assert_uint_ne(lookup(&s, root, "outside"), 0);
+  ck_assert_uint_ne(lookup(&s, lookup(&s, root, "abs"), "file"), 0);
+  scratch_close(&s);
+}
+END_TEST
+
+Suite *layer_suite(void)
+{
+  Suite *s = suite_create("layer");
+  TCase *tc = tcase_create("layer");
+  tcase_add_test(tc, test_first_layer_whiteout_deletes);
+  tcase_add_test(tc, test_later_layer_whiteout_is_a_device);
+  tcase_add_test(tc, test_opaque_marker);
+  tcase_add_test(tc, test_first_layer_opaque_removes_what_it_did_not_unpack);
+  tcase_add_test(tc, test_escapes_stay_inside);
+  suite_add_tcase(s, tc);
+  return s;
+}
