@@ -48,7 +48,7 @@ case_() {
   if [ "$(cat "$dir/disk.raw")" != previous ] || [ "$(ls -A "$dir")" != disk.raw ]; then
     fail "$name" "output not left as it was: $(ls -A "$dir" | tr '\n' ' ')"; return; fi
   ok "$name"
-  [ -n "${VERBOSE:-}" ] && echo "   $msg"
+  if [ -n "${VERBOSE:-}" ]; then echo "   $msg"; fi
 }
 
 case_ "R1 whiteout of an entry the same layer made" '\.wh\.x: .*same layer' \
