@@ -198,13 +198,6 @@ static int build_time(sbd_error_t *err, int64_t *now)
   return 0;
 }
 
-static void on_sizing(void *opaque, size_t i)
-{
-  const struct ui *ui = opaque;
-  if (i == 0)
-    say(ui, "Sizing the disk from %zu layers\n", ui->plan->n_snapshots);
-}
-
 static void on_layer_start(void *opaque, size_t i)
 {
   const struct ui *ui = opaque;
@@ -359,7 +352,7 @@ static int run(struct build_opts *o, sbd_error_t *err)
   describe_layers(&c);
   describe_images(&c);
 
-  struct sbd_disk_events ev = {.opaque = &ui, .sizing = on_sizing, .layer_start = on_layer_start};
+  struct sbd_disk_events ev = {.opaque = &ui, .layer_start = on_layer_start};
   struct sbd_disk_spec spec = {
       .output = o->output,
       .size_bytes = o->size,
@@ -377,7 +370,7 @@ static int run(struct build_opts *o, sbd_error_t *err)
   clock_gettime(CLOCK_MONOTONIC, &t1);
   double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
   cleanup_free char *used = human(res.used_bytes);
-  say(&ui, "Done: %s, %llu GiB (%s used), %zu images, %zu layers, %llu files, %.1fs\n",
+  say(&ui, "Done: %s, %llu GiB (%s of content), %zu images, %zu layers, %llu files, %.1fs\n",
       o->output, (unsigned long long)(res.size_bytes / SBD_GIB), used, c.n_rows,
       c.plan.n_snapshots, (unsigned long long)res.files, secs);
   return 0;

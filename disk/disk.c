@@ -189,12 +189,13 @@ static int sync_path(const char *path, bool dir, sbd_error_t *err)
   return 0;
 }
 
-static int build_into_tmp(struct build *b, uint64_t size, uint64_t inodes, struct sbd_disk_result *res,
+static int build_into_tmp(struct build *b, uint64_t capacity, struct sbd_disk_result *res,
                           sbd_error_t *err)
 {
   const struct sbd_disk_spec *spec = b->spec;
-  struct sbd_ext4_params params = {.size_bytes = size, .inodes = inodes, .now = spec->now};
-  derive_ids(spec, size, params.uuid, params.hash_seed);
+  struct sbd_ext4_params params = {
+      .size_bytes = spec->size_bytes, .capacity_bytes = capacity, .now = spec->now};
+  derive_ids(spec, spec->size_bytes, params.uuid, params.hash_seed);
   if (sbd_ext4_create(b->tmp_path, &params, &b->fs, err) < 0)
     return -1;
   if (sbd_ext4_alloc_inode(b->fs, true, &b->snapshots_ino, err) < 0)
@@ -204,26 +205,40 @@ static int build_into_tmp(struct build *b, uint64_t size, uint64_t inodes, struc
       return -1;
   if (write_skeleton(b, err) < 0 || write_metadata(b, err) < 0)
     return -1;
-  res->size_bytes = size;
-  res->used_bytes = sbd_ext4_blocks_used(b->fs) * SBD_EXT4_BLOCK_SIZE;
-  res->inodes_used = sbd_ext4_inodes_used(b->fs);
   for (size_t i = 0; i < spec->n_layers; i++)
     res->files += b->results[i].files;
   struct sbd_ext4 *fs = steal_pointer(&b->fs);
-  if (sbd_ext4_close(fs, err) < 0)
+  struct sbd_ext4_summary sum;
+  if (sbd_ext4_close(fs, &sum, err) < 0)
     return -1;
+  res->size_bytes = sum.size_bytes;
+  res->used_bytes = sum.content_blocks * SBD_EXT4_BLOCK_SIZE;
+  res->inodes_used = sum.inodes_used;
   if (sync_path(b->tmp_path, false, err) < 0)
     return -1;
-  return sbd_probe_ext4(b->tmp_path, size, err);
+  return sbd_probe_ext4(b->tmp_path, sum.size_bytes, err);
+}
+
+/* Room to write in before the size is known: a generous multiple of the
+ * compressed size (all-zero blocks take no room at all); if content still
+ * overflows it, the build starts again with four times as much. */
+static uint64_t initial_capacity(const struct sbd_disk_spec *spec)
+{
+  uint64_t compressed = 0;
+  for (size_t i = 0; i < spec->n_layers; i++) {
+    struct stat st;
+    if (stat(spec->layers[i].blob_path, &st) == 0)
+      compressed += (uint64_t)st.st_size;
+  }
+  uint64_t cap = 32 * compressed < 16 * SBD_GIB ? 16 * SBD_GIB : 32 * compressed;
+  cap = (cap + SBD_GIB - 1) / SBD_GIB * SBD_GIB;
+  return cap > SBD_DISK_MAX_SIZE ? SBD_DISK_MAX_SIZE : cap;
 }
 
 int sbd_disk_build(const struct sbd_disk_spec *spec, struct sbd_disk_result *res, sbd_error_t *err)
 {
   memset(res, 0, sizeof(*res));
-  uint64_t size = spec->size_bytes, inodes = 0;
-  if (size == 0 && sbd_disk_auto_size(spec, &size, &inodes, err) < 0)
-    return -1;
-  if (size % SBD_GIB != 0)
+  if (spec->size_bytes % SBD_GIB != 0)
     return sbd_error_set(err, SBD_EXIT_USAGE, 0, "disk size must be a whole number of GiB");
 
   struct build b = {.spec = spec};
@@ -233,7 +248,18 @@ int sbd_disk_build(const struct sbd_disk_spec *spec, struct sbd_disk_result *res
   b.fs_ino = xcalloc(spec->n_layers + 1, sizeof(*b.fs_ino));
   b.results = xcalloc(spec->n_layers + 1, sizeof(*b.results));
 
-  int ret = build_into_tmp(&b, size, inodes, res, err);
+  uint64_t cap = initial_capacity(spec);
+  int ret = build_into_tmp(&b, cap, res, err);
+  while (ret < 0 && spec->size_bytes == 0 && sbd_error_exit_code(*err) == SBD_EXIT_NOSPACE &&
+         cap < SBD_DISK_MAX_SIZE) {
+    /* More content than room to write it in: rare (text compresses 3-10x). */
+    sbd_error_free(err);
+    if (b.fs)
+      sbd_ext4_free(steal_pointer(&b.fs));
+    cap = cap * 4 > SBD_DISK_MAX_SIZE ? SBD_DISK_MAX_SIZE : cap * 4;
+    memset(res, 0, sizeof(*res));
+    ret = build_into_tmp(&b, cap, res, err);
+  }
   if (ret == 0 && rename(b.tmp_path, spec->output) < 0)
     ret = sbd_error_set(err, SBD_EXIT_FAILURE, errno, "cannot rename %s to %s", b.tmp_path, spec->output);
   if (ret == 0) {
@@ -247,7 +273,7 @@ int sbd_disk_build(const struct sbd_disk_spec *spec, struct sbd_disk_result *res
     if (err && *err && sbd_error_exit_code(*err) == SBD_EXIT_NOSPACE && spec->size_bytes)
       sbd_error_prefix(err, "the content does not fit a %llu GiB disk (leave --size out to size "
                             "it automatically, or give more): ",
-                       (unsigned long long)(size / SBD_GIB));
+                       (unsigned long long)(spec->size_bytes / SBD_GIB));
   }
   free(b.tmp_path);
   free(b.number_ino);

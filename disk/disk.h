@@ -16,6 +16,8 @@
 #define SBD_GIB (1024ull * 1024 * 1024)
 /* The smallest persistent disk GCE makes, and the default floor. */
 #define SBD_DISK_MIN_SIZE (10 * SBD_GIB)
+/* ext4's 2^32 inodes at one per 16 KiB */
+#define SBD_DISK_MAX_SIZE (16 * 1024 * SBD_GIB)
 
 struct sbd_disk_layer {
   const char *blob_path;
@@ -29,7 +31,6 @@ struct sbd_disk_layer {
 
 struct sbd_disk_events {
   void *opaque;
-  void (*sizing)(void *opaque, size_t layer);
   void (*layer_start)(void *opaque, size_t layer);
   void (*layer_progress)(void *opaque, size_t layer, uint64_t in_bytes);
   void (*layer_done)(void *opaque, size_t layer, uint64_t files, uint64_t bytes);
@@ -48,23 +49,12 @@ struct sbd_disk_spec {
 
 struct sbd_disk_result {
   uint64_t size_bytes;
-  uint64_t used_bytes;
+  uint64_t used_bytes; /* by content: files, directories, xattrs */
   uint64_t inodes_used;
   uint64_t files;
   uint64_t file_bytes;
 };
 
 int sbd_disk_build(const struct sbd_disk_spec *spec, struct sbd_disk_result *res, sbd_error_t *err);
-
-/* The size sbd_disk_build picks when size_bytes is 0 (reads every layer's tar
- * headers once).  *inodes is the inode count to format with (0: default). */
-int sbd_disk_auto_size(const struct sbd_disk_spec *spec, uint64_t *size, uint64_t *inodes,
-                       sbd_error_t *err);
-
-/* The smallest whole GiB (at least 10) whose ext4 format leaves room for
- * blocks_needed 4 KiB blocks and inodes_needed inodes with 10% of the disk
- * (and of the inodes) still free.  *inodes: 0 for the default count. */
-int sbd_disk_pick_size(uint64_t blocks_needed, uint64_t inodes_needed, uint64_t *size,
-                       uint64_t *inodes, sbd_error_t *err);
 
 #endif

@@ -2,7 +2,8 @@
  * without mounting it.
  *
  * It formats with the feature set GKE has been mounting (mke2fs 1.46's ext4
- * defaults, 4 KiB blocks, -m 0), then offers what a layer applier needs:
+ * defaults, 4 KiB blocks, -m 0; see ext4_format.c for how the size can be
+ * decided at the end), then offers what a layer applier needs:
  * allocate inodes, stream regular files into contiguous extents, write
  * symlinks, devices and whole directories in one pass, change attributes,
  * xattrs and link counts, and read back finished directories (the lower
@@ -19,12 +20,13 @@
 #include "lib/error.h"
 
 #define SBD_EXT4_BLOCK_SIZE 4096u
-/* mke2fs's default bytes-per-inode for ext4 */
-#define SBD_EXT4_INODE_RATIO 16384u
 
 struct sbd_ext4_params {
-  uint64_t size_bytes; /* a multiple of the block size */
-  uint64_t inodes;     /* 0: one per SBD_EXT4_INODE_RATIO bytes */
+  /* The disk size, a whole number of GiB; 0: the smallest (at least 10 GiB)
+   * that holds the content with 10% free, decided when closing. */
+  uint64_t size_bytes;
+  /* With size_bytes 0: the room to write in until then (whole GiB). */
+  uint64_t capacity_bytes;
   uint8_t uuid[16];
   uint8_t hash_seed[16];
   int64_t now; /* superblock times and the times of what we create */
@@ -32,21 +34,34 @@ struct sbd_ext4_params {
 
 struct sbd_ext4;
 
-/* Formats the file at path (created or truncated to size_bytes, sparse). */
+/* Creates the file at path (truncated, sparse) and formats it. */
 int sbd_ext4_create(const char *path, const struct sbd_ext4_params *p, struct sbd_ext4 **out,
                     sbd_error_t *err);
-/* Writes the superblock, group descriptors and bitmaps and closes the image.
- * Frees fs in every case. */
-int sbd_ext4_close(struct sbd_ext4 *fs, sbd_error_t *err);
-/* Abandons the image without flushing (the caller removes the file). */
+
+struct sbd_ext4_summary {
+  uint64_t size_bytes;
+  uint64_t content_blocks; /* blocks holding files, directories, xattrs, extent trees */
+  uint64_t inodes_used;
+};
+/* Picks the size (unless fixed), writes the superblock, descriptors, bitmaps,
+ * resize inode and journal, and truncates the file to the size.  Frees fs in
+ * every case. */
+int sbd_ext4_close(struct sbd_ext4 *fs, struct sbd_ext4_summary *sum, sbd_error_t *err);
+/* Abandons the image without writing its metadata (the caller removes the file). */
 void sbd_ext4_free(struct sbd_ext4 *fs);
+
+/* What the content takes so far, and the size that would hold it. */
+struct sbd_ext4_usage {
+  uint64_t content_blocks;
+  uint64_t end_block; /* one past the highest block in use */
+  uint64_t inodes_used;
+  uint64_t max_inode;
+};
+void sbd_ext4_usage(const struct sbd_ext4 *fs, struct sbd_ext4_usage *u);
+int sbd_ext4_pick_size(const struct sbd_ext4_usage *u, uint64_t *size, sbd_error_t *err);
 
 ext2_filsys sbd_ext4_filsys(struct sbd_ext4 *fs);
 int64_t sbd_ext4_now(const struct sbd_ext4 *fs);
-uint64_t sbd_ext4_blocks_used(const struct sbd_ext4 *fs);
-uint64_t sbd_ext4_blocks_total(const struct sbd_ext4 *fs);
-uint64_t sbd_ext4_inodes_used(const struct sbd_ext4 *fs);
-uint64_t sbd_ext4_inodes_total(const struct sbd_ext4 *fs);
 
 struct sbd_time {
   int64_t sec;

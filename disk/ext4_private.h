@@ -5,10 +5,17 @@
 #include "ext4.h"
 
 struct sbd_ext4 {
-  ext2_filsys fs;
+  ext2_filsys fs; /* while writing: the provisional filesystem */
+  char *path;
   int64_t now;
+  uint64_t fixed_size;   /* 0: decided at close */
+  blk64_t region;        /* descriptor + reserved descriptor blocks after each superblock */
+  uint8_t uuid[16];
+  uint8_t hash_seed[16];
   ext2_ino_t ino_cursor; /* next inode number to try */
   blk64_t blk_goal;      /* next block to try */
+  ext2fs_block_bitmap format_blocks; /* the provisional format's own blocks */
+  ext2fs_inode_bitmap dirs;          /* inodes that are directories */
 };
 
 /* A whole on-disk inode (256 bytes), so that writing it never drags in stale

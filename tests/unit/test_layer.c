@@ -54,7 +54,7 @@ static void scratch_open(struct scratch *s)
   strcpy(s->tar, "/tmp/sbdisk-tar-XXXXXX");
   close(mkstemp(s->img));
   close(mkstemp(s->tar));
-  struct sbd_ext4_params p = {.size_bytes = 256ull << 20, .now = 1700000000};
+  struct sbd_ext4_params p = {.size_bytes = 10ull << 30, .now = 1700000000};
   sbd_error_t err = NULL;
   ck_assert_int_eq(sbd_ext4_create(s->img, &p, &s->fs, &err), 0);
   s->n = 0;
