@@ -6,6 +6,12 @@ PKGS    := libcurl jansson libarchive blkid ext2fs com_err libcrypto libzstd zli
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
+# ISA-L's igzip inflates gzip layers ~2.5x faster than zlib; zlib is the fallback.
+ifeq ($(shell pkg-config --exists libisal 2>/dev/null && echo yes),yes)
+PKG_CFLAGS += -DSBD_HAVE_ISAL
+PKG_LIBS   += -lisal
+endif
+
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wjump-misses-init -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
            -DSBD_VERSION='"$(VERSION)"' -I. $(PKG_CFLAGS)
@@ -15,6 +21,10 @@ ifeq ($(SANITIZE),1)
 BUILD   := build-san
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
+else ifeq ($(SANITIZE),thread)
+BUILD   := build-tsan
+CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=thread
 else
 BUILD   := build
 endif
@@ -88,6 +98,6 @@ install: $(SBDISK)
 	install -D -m 0644 man/sbdisk.1 $(DESTDIR)$(PREFIX)/share/man/man1/sbdisk.1
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-tsan
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

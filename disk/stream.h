@@ -1,7 +1,7 @@
 /* A layer blob read as a stream: the compressed bytes are hashed (the blob
  * digest), decompressed (gzip, possibly in several members, or zstd, or
  * none), and the uncompressed bytes hashed too (the diffID), all in one pass
- * over buffers that are never larger than a few MiB. */
+ * on a decoding thread, over a ring of a few 1 MiB buffers. */
 #ifndef SBD_STREAM_H
 #define SBD_STREAM_H
 
@@ -29,9 +29,8 @@ ssize_t sbd_stream_read(struct sbd_stream *s, const void **data, sbd_error_t *er
  * gives both digests. */
 int sbd_stream_finish(struct sbd_stream *s, char blob_digest[SBD_DIGEST_STR_LEN],
                       char diff_id[SBD_DIGEST_STR_LEN], sbd_error_t *err);
-/* Bytes of compressed input consumed so far, and uncompressed output. */
+/* Bytes of compressed input decoded as of the last read. */
 off_t sbd_stream_in_bytes(const struct sbd_stream *s);
-off_t sbd_stream_out_bytes(const struct sbd_stream *s);
 void sbd_stream_free(struct sbd_stream *s);
 
 /* Called with the compressed bytes consumed so far, as the stream advances. */
