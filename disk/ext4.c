@@ -67,6 +67,11 @@ int sbd_ext4_alloc_blocks(struct sbd_ext4 *fs, blk64_t want, blk64_t *pblk, blk6
   errcode_t e = ext2fs_new_range(fs->fs, 0, fs->blk_goal, want, NULL, pblk, plen);
   if (e)
     return sbd_ext4_error(err, e, "allocating %llu blocks", (unsigned long long)want);
+  if (*pblk < fs->blk_goal) {
+    if (sbd_ext4_flush(fs, err) < 0)
+      return -1;
+    sbd_ext4_data_wrapped(fs);
+  }
   ext2fs_block_alloc_stats_range(fs->fs, *pblk, *plen, +1);
   fs->blk_goal = *pblk + *plen;
   return 0;
@@ -210,7 +215,10 @@ int sbd_ext4_adjust_links(struct sbd_ext4 *fs, ext2_ino_t ino, int delta, sbd_er
     ib.large.i_links_count = (__u16)links;
     return sbd_ext4_inode_write(fs, ino, &ib, err);
   }
-  /* The last name is gone: give back data, extent tree, xattr block and inode. */
+  /* The last name is gone: give back data, extent tree, xattr block and inode.
+   * Punching reads the extent tree, which may still wait in the buffer. */
+  if (sbd_ext4_flush(fs, err) < 0)
+    return -1;
   errcode_t e;
   if (ext2fs_inode_has_valid_blocks2(fs->fs, (struct ext2_inode *)&ib.large)) {
     e = ext2fs_punch(fs->fs, ino, (struct ext2_inode *)&ib.large, NULL, 0, ~0ULL);

@@ -47,6 +47,9 @@ struct sbd_ext4_summary {
  * resize inode and journal, and truncates the file to the size.  Frees fs in
  * every case. */
 int sbd_ext4_close(struct sbd_ext4 *fs, struct sbd_ext4_summary *sum, sbd_error_t *err);
+/* Writes out content still waiting in the write-combining buffer: needed
+ * before content is read back (lower layers, at the end of each layer). */
+int sbd_ext4_flush(struct sbd_ext4 *fs, sbd_error_t *err);
 /* Abandons the image without writing its metadata (the caller removes the file). */
 void sbd_ext4_free(struct sbd_ext4 *fs);
 

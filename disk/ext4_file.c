@@ -1,6 +1,8 @@
 /* Regular files and symlinks: data streamed into contiguous runs, all-zero
  * blocks left as holes, and the extent tree built once at the end. */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -122,9 +124,8 @@ static int write_tree_block(struct sbd_ext4 *fs, ext2_ino_t ino, int depth,
   blk64_t pblk, plen;
   if (sbd_ext4_alloc_blocks(fs, 1, &pblk, &plen, err) < 0)
     return -1;
-  errcode_t e = io_channel_write_blk64(fs->fs->io, pblk, 1, block);
-  if (e)
-    return sbd_ext4_error(err, e, "writing an extent block");
+  if (sbd_ext4_data_put(fs, pblk, block, 1, err) < 0)
+    return -1;
   out->first_lblk = depth == 0 ? leaves[0].lblk : kids[0].first_lblk;
   out->pblk = pblk;
   (*tree_blocks)++;
@@ -189,9 +190,8 @@ int sbd_ext4_write_blocks(struct sbd_ext4 *fs, struct sbd_extent_list *l, uint32
     blk64_t pblk, plen;
     if (sbd_ext4_alloc_blocks(fs, nblocks, &pblk, &plen, err) < 0)
       return -1;
-    errcode_t e = io_channel_write_blk64(fs->fs->io, pblk, (int)plen, p);
-    if (e)
-      return sbd_ext4_error(err, e, "writing %llu blocks", (unsigned long long)plen);
+    if (sbd_ext4_data_put(fs, pblk, p, plen, err) < 0)
+      return -1;
     sbd_extent_list_add(l, lblk, pblk, (uint32_t)plen);
     lblk += (uint32_t)plen;
     p += plen * SBD_EXT4_BLOCK_SIZE;
@@ -241,7 +241,13 @@ int sbd_ext4_file_open(struct sbd_ext4 *fs, ext2_ino_t ino, struct sbd_ext4_file
   struct sbd_ext4_file *f = xcalloc(1, sizeof(*f));
   f->fs = fs;
   f->ino = ino;
-  f->buf = xmalloc(FILE_CHUNK);
+  /* One file is written at a time: its chunk buffer is the filesystem's. */
+  if (fs->file_buf == NULL &&
+      posix_memalign((void **)&fs->file_buf, SBD_EXT4_BLOCK_SIZE, FILE_CHUNK) != 0) {
+    fputs("sbdisk: out of memory\n", stderr);
+    abort();
+  }
+  f->buf = fs->file_buf;
   *out = f;
   return 0;
 }
@@ -270,7 +276,6 @@ int sbd_ext4_file_write(struct sbd_ext4_file *f, const void *data, size_t len, s
 static void file_free(struct sbd_ext4_file *f)
 {
   sbd_extent_list_free(&f->extents);
-  free(f->buf);
   free(f);
 }
 

@@ -196,7 +196,16 @@ static errcode_t alloc_block_hook(ext2_filsys efs, blk64_t goal, blk64_t *ret)
   struct sbd_ext4 *fs = efs->priv_data;
   blk64_t len;
   (void)goal;
-  return ext2fs_new_range(efs, 0, fs->blk_goal, 1, NULL, ret, &len);
+  errcode_t e = ext2fs_new_range(efs, 0, fs->blk_goal, 1, NULL, ret, &len);
+  if (!e && *ret < fs->blk_goal) {
+    sbd_error_t err = NULL;
+    if (sbd_ext4_flush(fs, &err) < 0) {
+      sbd_error_free(&err);
+      return EXT2_ET_SHORT_WRITE;
+    }
+    sbd_ext4_data_wrapped(fs);
+  }
+  return e;
 }
 
 static errcode_t write_reserved_inodes(ext2_filsys efs)
@@ -241,6 +250,7 @@ static errcode_t format_provisional(struct sbd_ext4 *fs)
     return e;
   efs->get_alloc_block = alloc_block_hook;
   fs->blk_goal = efs->super->s_first_data_block;
+  sbd_ext4_data_init(fs);
 
   if ((e = write_reserved_inodes(efs)))
     return e;
@@ -275,6 +285,7 @@ int sbd_ext4_create(const char *path, const struct sbd_ext4_params *p, struct sb
     return sbd_ext4_error(err, e, "formatting %s", path);
 
   struct sbd_ext4 *fs = xcalloc(1, sizeof(*fs));
+  fs->data_fd = -1;
   fs->fs = efs;
   efs->priv_data = fs;
   fs->path = xstrdup(path);
@@ -415,6 +426,8 @@ static int close_inner(struct sbd_ext4 *fs, struct sbd_ext4_summary *sum, sbd_er
     return sbd_error_set(err, SBD_EXIT_NOSPACE, 0, "the content does not fit");
   /* Everything written so far must be in the file before the final
    * filesystem opens it again. */
+  if (sbd_ext4_flush(fs, err) < 0)
+    return -1;
   errcode_t e = io_channel_flush(fs->fs->io);
   if (e)
     return sbd_ext4_error(err, e, "writing %s", fs->path);
@@ -448,6 +461,7 @@ void sbd_ext4_free(struct sbd_ext4 *fs)
 {
   if (fs == NULL)
     return;
+  sbd_ext4_data_free(fs);
   if (fs->format_blocks)
     ext2fs_free_block_bitmap(fs->format_blocks);
   if (fs->dirs)

@@ -16,6 +16,12 @@ struct sbd_ext4 {
   blk64_t blk_goal;      /* next block to try */
   ext2fs_block_bitmap format_blocks; /* the provisional format's own blocks */
   ext2fs_inode_bitmap dirs;          /* inodes that are directories */
+  /* the data path (ext4_data.c) */
+  int data_fd;          /* the image opened O_DIRECT, or -1 */
+  unsigned char *pend;  /* contiguous blocks waiting to be written */
+  blk64_t pend_start;
+  size_t pend_blocks;
+  char *file_buf; /* the chunk buffer of the file being written */
 };
 
 /* A whole on-disk inode (256 bytes), so that writing it never drags in stale
@@ -64,6 +70,13 @@ int sbd_ext4_write_extent_tree(struct sbd_ext4 *fs, ext2_ino_t ino, struct ext2_
  * them to l from logical block lblk. */
 int sbd_ext4_write_blocks(struct sbd_ext4 *fs, struct sbd_extent_list *l, uint32_t lblk,
                           const void *data, blk64_t nblocks, sbd_error_t *err);
+
+/* The data path: content blocks, combined into large writes (ext4_data.c). */
+void sbd_ext4_data_init(struct sbd_ext4 *fs);
+void sbd_ext4_data_free(struct sbd_ext4 *fs);
+int sbd_ext4_data_put(struct sbd_ext4 *fs, blk64_t blk, const void *data, size_t nblocks,
+                      sbd_error_t *err);
+void sbd_ext4_data_wrapped(struct sbd_ext4 *fs);
 
 /* metadata_csum checksums seeded by inode number and generation (always 0
  * here): directory blocks and extent blocks. */
