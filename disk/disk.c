@@ -116,9 +116,6 @@ static int apply_layer(struct build *b, size_t i, sbd_error_t *err)
   };
   if (sbd_layer_apply(&p, &b->results[i], err) < 0)
     return sbd_error_prefix(err, "%s: ", l->what);
-  /* later layers read this one back (copy-up): it must be on disk */
-  if (sbd_ext4_flush(b->fs, err) < 0)
-    return sbd_error_prefix(err, "%s: ", l->what);
   if (ev && ev->layer_done)
     ev->layer_done(ev->opaque, i, b->results[i].files, b->results[i].file_bytes);
   return 0;

@@ -202,5 +202,8 @@ int applier_finish(struct applier *a, sbd_error_t *err)
     return -1;
   if (sbd_tree_walk(a->tree, write_one_dir, a, err) < 0)
     return -1;
+  /* later layers read this one back (copy-up): it must be on disk */
+  if (sbd_ext4_flush(a->fs, err) < 0)
+    return -1;
   return checksum(a, err);
 }
