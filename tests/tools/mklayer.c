@@ -28,7 +28,9 @@
  *   MODE     octal permission bits, setuid/setgid/sticky included (4755, 1777)
  *   UID GID  decimal, up to 4294967295 (large ones go into PAX records)
  *   MTIME    SECONDS[.FRACTION], e.g. 1600000000.123456789; may be negative
- *   CONTENT  text:STRING | rand:N:SEED | zeros:N | empty
+ *   CONTENT  text:STRING | rand:N:SEED | zeros:N | island:N:OFFSET:LEN:SEED | empty
+ *            (island: N bytes of zeros but for LEN pseudo-random bytes at OFFSET,
+ *            for huge files whose layer blob stays small)
  *            rand is a splitmix64 stream of N bytes seeded with SEED.
  *   OPT      xattr:KEY=VALUE      an xattr (PAX SCHILY.xattr.KEY); VALUE may be empty
  *            fcap:CAPS            security.capability, v2, for CAPS (see --fcap)
@@ -70,7 +72,7 @@ struct mklayer_xattr {
   size_t value_len;
 };
 
-enum content_kind { CONTENT_EMPTY, CONTENT_TEXT, CONTENT_RAND, CONTENT_ZEROS };
+enum content_kind { CONTENT_EMPTY, CONTENT_TEXT, CONTENT_RAND, CONTENT_ZEROS, CONTENT_ISLAND };
 
 struct mklayer_entry {
   int line;
@@ -92,6 +94,7 @@ struct mklayer_entry {
   size_t text_len;
   uint64_t size;
   uint64_t seed;
+  uint64_t island_off, island_len; /* island content */
   struct mklayer_xattr *xattrs;
   size_t n_xattrs;
 };
@@ -374,6 +377,26 @@ static void parse_content(const struct mklayer_spec *s, struct mklayer_entry *e,
   } else if (strncmp(f, "zeros:", 6) == 0) {
     e->content = CONTENT_ZEROS;
     e->size = parse_u64(s, e->line, f + 6, "size", 10, UINT64_C(1) << 40);
+  } else if (strncmp(f, "island:", 7) == 0) {
+    e->content = CONTENT_ISLAND;
+    uint64_t v[4];
+    cleanup_free char *copy = xstrdup(f + 7);
+    char *p = copy;
+    for (int i = 0; i < 4; i++) {
+      char *colon = strchr(p, ':');
+      if ((i < 3) != (colon != NULL))
+        die_at(s->path, e->line, "island content is island:N:OFFSET:LEN:SEED, got '%s'", f);
+      if (colon)
+        *colon = '\0';
+      v[i] = parse_u64(s, e->line, p, "island field", 10, UINT64_MAX);
+      p = colon ? colon + 1 : p;
+    }
+    if (v[1] > v[0] || v[2] > v[0] - v[1])
+      die_at(s->path, e->line, "island %s does not fit in its file", f);
+    e->size = v[0];
+    e->island_off = v[1];
+    e->island_len = v[2];
+    e->seed = v[3];
   } else if (strncmp(f, "rand:", 5) == 0) {
     e->content = CONTENT_RAND;
     cleanup_free char *copy = xstrdup(f + 5);
@@ -384,7 +407,8 @@ static void parse_content(const struct mklayer_spec *s, struct mklayer_entry *e,
     e->size = parse_u64(s, e->line, copy, "size", 10, UINT64_C(1) << 40);
     e->seed = parse_u64(s, e->line, colon + 1, "seed", 10, UINT64_MAX);
   } else {
-    die_at(s->path, e->line, "unknown content '%s' (text:S, rand:N:SEED, zeros:N, empty)", f);
+    die_at(s->path, e->line,
+           "unknown content '%s' (text:S, rand:N:SEED, zeros:N, island:N:OFF:LEN:SEED, empty)", f);
   }
 }
 
@@ -508,10 +532,19 @@ static void write_data(struct archive *a, const struct mklayer_entry *e)
       die("%s: writing data: %s", e->name, archive_error_string(a));
     return;
   }
-  uint64_t state = e->seed, left = e->size;
+  uint64_t state = e->seed, left = e->size, pos = 0;
   while (left > 0) {
     size_t n = left < sizeof(buf) ? (size_t)left : sizeof(buf);
-    if (e->content == CONTENT_RAND) {
+    if (e->content == CONTENT_ISLAND) {
+      /* byte q of the island is byte q%8 of splitmix64 step q/8 from SEED:
+       * the same bytes whatever the buffer boundaries */
+      memset(buf, 0, n);
+      uint64_t end = e->island_off + e->island_len;
+      for (uint64_t at = pos > e->island_off ? pos : e->island_off; at < pos + n && at < end; at++) {
+        uint64_t q = at - e->island_off, st = e->seed + (q / 8) * UINT64_C(0x9E3779B97F4A7C15);
+        buf[at - pos] = (unsigned char)(splitmix64(&st) >> (8 * (q % 8)));
+      }
+    } else if (e->content == CONTENT_RAND) {
       for (size_t i = 0; i < n; i += 8) {
         uint64_t r = splitmix64(&state);
         for (size_t j = 0; j < 8 && i + j < n; j++)
@@ -523,6 +556,7 @@ static void write_data(struct archive *a, const struct mklayer_entry *e)
     if (archive_write_data(a, buf, n) != (la_ssize_t)n)
       die("%s: writing data: %s", e->name, archive_error_string(a));
     left -= n;
+    pos += n;
   }
 }
 

@@ -12,6 +12,10 @@
 #       linux/amd64, default media oci.  --media docker writes Docker schema 2
 #       media types (manifest, config, layers: gzip and none only; Docker has
 #       no zstd type): push such a tag with registry_push ... --format v2s2.
+#   layout_image_blobs DIR TAG BLOB DIFFID [BLOB DIFFID]...
+#       The same for layers already compressed with gzip (OCI media types,
+#       linux/amd64), each with its diffID given: for layers too large to
+#       keep uncompressed on disk.
 #   layout_index DIR TAG MANIFEST-DIGEST...
 #       An image index over those manifests (platforms read from their configs)
 #       plus one buildkit-style attestation manifest (platform unknown/unknown,
@@ -120,6 +124,26 @@ layout_image() {
       '{mediaType: $mt, digest: $d, size: $s}')")
   done
 
+  _layout_write_image "$dir" "$tag" "$plat" "$media" "${#diff_ids[@]}" "${diff_ids[@]}" "${descs[@]}"
+}
+
+layout_image_blobs() {
+  local dir=$1 tag=$2; shift 2
+  local plat blob digest diff_ids=() descs=()
+  plat=$(_layout_platform_json linux/amd64) || return 1
+  while [ $# -ge 2 ]; do
+    blob=$1; diff_ids+=("$2"); shift 2
+    digest=$(layout_add_blob "$dir" "$blob") || return 1
+    descs+=("$(jq -cn --arg d "$digest" --argjson s "$(_layout_blob_size "$dir" "$digest")" \
+      '{mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: $d, size: $s}')")
+  done
+  _layout_write_image "$dir" "$tag" "$plat" oci "${#diff_ids[@]}" "${diff_ids[@]}" "${descs[@]}"
+}
+
+# _layout_write_image DIR TAG PLATFORM-JSON MEDIA N DIFFID*N DESCRIPTOR*N
+_layout_write_image() {
+  local dir=$1 tag=$2 plat=$3 media=$4 n=$5; shift 5
+  local diff_ids=("${@:1:$n}") descs=("${@:$((n + 1))}")
   local config_mt manifest_mt config cdigest manifest mdigest
   if [ "$media" = docker ]; then
     config_mt=$LAYOUT_DOCKER_CONFIG manifest_mt=$LAYOUT_DOCKER_MANIFEST
@@ -142,6 +166,7 @@ layout_image() {
     '{mediaType: $mt, digest: $d, size: $s, platform: $p}')" || return 1
   echo "$mdigest"
 }
+
 
 layout_index() {
   local dir=$1 tag=$2; shift 2

@@ -1,0 +1,66 @@
+# Scale: a layer with a 5 GiB file (zeros but for 1 MiB, so the blob stays
+# small) and a directory of 100,000 entries streams through with bounded
+# memory, and the result is correct: sizes and contents, the directory
+# hash-indexed, e2fsck clean, zero blocks left as holes.
+. "$(dirname "$0")/lib/common.sh"
+. "$TESTS_DIR/lib/layout.sh"
+
+HUGE=5368709120           # 5 GiB
+ISLAND_AT=4831838208      # 4.5 GiB
+ISLAND_LEN=1048576
+N=100000
+RSS_LIMIT_KB=$((256 * 1024))
+
+{
+  echo "file huge 0644 0 0 1500000000 island:$HUGE:$ISLAND_AT:$ISLAND_LEN:7"
+  echo "dir many 0755 0 0 1500000000"
+  for ((i = 0; i < N; i++)); do printf 'file many/entry-%06d 0644 0 0 1500000000 text:%d\n' "$i" "$i"; done
+} > "$T/scale.spec"
+mkfifo "$T/tar.fifo"
+sha256sum < "$T/tar.fifo" | cut -d' ' -f1 > "$T/diffid" &
+hasher=$!
+if ! "$TOOLS/mklayer" "$T/scale.spec" - | tee "$T/tar.fifo" | pigz -1 -n > "$T/layer.tar.gz"; then
+  fail "generate the scale layer" "mklayer failed"; exit 1
+fi
+wait $hasher
+layout_init "$T/layout"
+layout_image_blobs "$T/layout" scale "$T/layer.tar.gz" "sha256:$(cat "$T/diffid")" >/dev/null ||
+  { fail "generate the scale layer" "layout failed"; exit 1; }
+ok "generate the scale layer ($(( $(stat -c%s "$T/layer.tar.gz") / 1024 / 1024 )) MiB blob)"
+
+if ! out=$(/usr/bin/time -f '%M' -o "$T/rss" "$SBDISK" build -q --cache-dir "$T/cache" \
+             -o "$T/disk.raw" "oci:$T/layout:scale" 2>&1); then
+  fail "build" "$out"; exit 1
+fi
+ok "build"
+rss=$(tail -1 "$T/rss")
+if [ "$rss" -lt "$RSS_LIMIT_KB" ]; then ok "peak memory ${rss} KiB < 256 MiB"; else fail "peak memory" "${rss} KiB"; fi
+check "e2fsck -fn clean" e2fsck -fn "$T/disk.raw"
+alloc=$(( $(stat -c%b "$T/disk.raw") * 512 ))
+if [ "$alloc" -lt $((600 * 1024 * 1024)) ]; then ok "zero blocks stay holes (disk file uses $((alloc / 1024 / 1024)) MiB)"
+else fail "zero blocks stay holes" "the disk file uses $alloc bytes"; fi
+
+dbg() { debugfs -R "$1" "$T/disk.raw" 2>/dev/null; }
+size=$(dbg "stat /snapshots/1/fs/huge" | sed -n 's/.*Size: \([0-9]*\).*/\1/p' | head -1)
+if [ "$size" = "$HUGE" ]; then ok "5 GiB file has its size"; else fail "5 GiB file has its size" "got $size"; fi
+flags=$(dbg "stat /snapshots/1/fs/many" | sed -n 's/.*Flags: \(0x[0-9a-f]*\).*/\1/p' | head -1)
+if [ $(( ${flags:-0} & 0x1000 )) -ne 0 ]; then ok "100,000-entry directory is hash-indexed"; else fail "100,000-entry directory is hash-indexed" "flags $flags"; fi
+
+if is_root && mkdir -p "$T/mnt" && mount -o loop,ro "$T/disk.raw" "$T/mnt" 2>/dev/null; then
+  on_exit "umount '$T/mnt'"
+  want=$(pigz -dc "$T/layer.tar.gz" | tar -xOf - huge | sha256sum | cut -d' ' -f1)
+  got=$(sha256sum < "$T/mnt/snapshots/1/fs/huge" | cut -d' ' -f1)
+  if [ "$want" = "$got" ]; then ok "5 GiB file reads back identical"; else fail "5 GiB file reads back identical" "$got != $want"; fi
+  count=$(ls -f "$T/mnt/snapshots/1/fs/many" | grep -c '^entry-')
+  if [ "$count" = "$N" ]; then ok "all $N entries listed"; else fail "all $N entries listed" "$count"; fi
+  # the kernel finds names through the hash index; a wrong index loses them
+  bad=0
+  for ((i = 0; i < N; i += 97)); do
+    name=$(printf 'entry-%06d' "$i")
+    [ "$(cat "$T/mnt/snapshots/1/fs/many/$name" 2>/dev/null)" = "$i" ] || bad=$((bad + 1))
+  done
+  if [ $bad -eq 0 ]; then ok "lookups through the hash index"; else fail "lookups through the hash index" "$bad names not found"; fi
+  umount "$T/mnt"
+else
+  skip "mounted checks" "needs root and loop devices"
+fi
