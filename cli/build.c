@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "disk/disk.h"
 #include "lib/cache.h"
+#include "lib/fetch.h"
 #include "lib/image.h"
 #include "lib/plan.h"
 #include "lib/registry.h"
@@ -45,6 +46,7 @@ static const char build_usage[] =
     "      --insecure-registry HOST[:PORT]\n"
     "                            talk plain HTTP, or TLS without certificate checks, to\n"
     "                            this registry (repeatable; loopback ones always are)\n"
+    "  -j, --jobs N              download N layers at once while writing (default: 4)\n"
     "  -q, --quiet               print nothing but errors\n"
     "  -h, --help                show this help\n"
     "\n"
@@ -62,6 +64,7 @@ struct build_opts {
   const char *cache_dir;
   uint64_t size;
   bool quiet;
+  unsigned jobs;
   char **insecure;
   size_t n_insecure;
   char **refs;
@@ -72,6 +75,7 @@ struct ui {
   bool quiet;
   const struct sbd_plan *plan;
   const struct sbd_image *images;
+  struct sbd_fetcher *fetcher;
 };
 
 static void say(const struct ui *ui, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -100,6 +104,17 @@ static void free_opts(struct build_opts *o)
 
 enum { OPT_PLATFORM = 256, OPT_SIZE, OPT_CACHE_DIR, OPT_INSECURE };
 
+static int parse_jobs(const char *s, unsigned *jobs, sbd_error_t *err)
+{
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (errno || *end || end == s || v < 1 || v > 64)
+    return sbd_error_set(err, SBD_EXIT_USAGE, 0, "--jobs takes a number from 1 to 64, not \"%s\"", s);
+  *jobs = (unsigned)v;
+  return 0;
+}
+
 static int parse_args(int argc, char **argv, struct build_opts *o, sbd_error_t *err)
 {
   static const struct option longopts[] = {
@@ -109,16 +124,18 @@ static int parse_args(int argc, char **argv, struct build_opts *o, sbd_error_t *
       {"size", required_argument, NULL, OPT_SIZE},
       {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
       {"insecure-registry", required_argument, NULL, OPT_INSECURE},
+      {"jobs", required_argument, NULL, 'j'},
       {"quiet", no_argument, NULL, 'q'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   o->output = "disk.raw";
   o->platform = "linux/amd64";
+  o->jobs = 4;
   optind = 1;
   opterr = 0;
   int c;
-  while ((c = getopt_long(argc, argv, ":o:f:qh", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, ":o:f:j:qh", longopts, NULL)) != -1) {
     switch (c) {
     case 'o':
       o->output = optarg;
@@ -140,6 +157,10 @@ static int parse_args(int argc, char **argv, struct build_opts *o, sbd_error_t *
     case OPT_INSECURE:
       o->insecure = xrealloc(o->insecure, (o->n_insecure + 1) * sizeof(*o->insecure));
       o->insecure[o->n_insecure++] = optarg;
+      break;
+    case 'j':
+      if (parse_jobs(optarg, &o->jobs, err) < 0)
+        return -1;
       break;
     case 'q':
       o->quiet = true;
@@ -201,33 +222,41 @@ static int build_time(sbd_error_t *err, int64_t *now)
 static void on_layer_start(void *opaque, size_t i)
 {
   const struct ui *ui = opaque;
-  if (i == 0)
-    say(ui, "Writing %zu snapshots\n", ui->plan->n_snapshots);
-  const struct sbd_plan_snapshot *s = &ui->plan->snapshots[i];
-  say(ui, "  [%zu/%zu] snapshots/%zu/fs  %s\n", i + 1, ui->plan->n_snapshots, i + 1,
-      s->layer->chain_id);
+  if (i == 0) {
+    cleanup_free char *total = human(ui->plan->unique_bytes);
+    say(ui, "Fetching and writing %zu unique layers (%s)\n", ui->plan->n_snapshots, total);
+  }
 }
 
-static int fetch_all(const struct sbd_source *src, const struct sbd_image *images,
-                     const struct sbd_plan *plan, const struct ui *ui, char **paths, sbd_error_t *err)
+static void on_layer_done(void *opaque, size_t i, uint64_t files, uint64_t bytes)
 {
-  cleanup_free char *total = human(plan->unique_bytes);
-  say(ui, "Fetching %zu unique layers (%s)\n", plan->n_snapshots, total);
-  for (size_t i = 0; i < plan->n_snapshots; i++) {
-    const struct sbd_plan_snapshot *s = &plan->snapshots[i];
-    bool cached = false;
-    if (sbd_image_fetch_layer(src, &images[s->image], s->layer_index, NULL, NULL, &paths[i],
-                              &cached, err) < 0)
-      return -1;
-    cleanup_free char *size = human((uint64_t)s->layer->size);
-    const char *where = "";
-    if (sbd_ref_is_oci_layout(&images[s->image].ref))
-      where = " (local)";
-    else if (cached)
-      where = " (cached)";
-    say(ui, "  [%zu/%zu] %s %s%s\n", i + 1, plan->n_snapshots, s->layer->digest, size, where);
-  }
-  return 0;
+  const struct ui *ui = opaque;
+  (void)bytes;
+  const struct sbd_plan_snapshot *s = &ui->plan->snapshots[i];
+  const char *where = sbd_ref_is_oci_layout(&ui->images[s->image].ref) ? "local"
+                      : sbd_fetcher_was_cached(ui->fetcher, i)          ? "cached"
+                                                                         : "downloaded";
+  cleanup_free char *size = human((uint64_t)s->layer->size);
+  say(ui, "  [%zu/%zu] snapshots/%zu/fs  %s  %s %s, %llu files\n", i + 1, ui->plan->n_snapshots,
+      i + 1, s->layer->chain_id, size, where, (unsigned long long)files);
+}
+
+/* The disk module reads each layer through the fetcher. */
+struct blob_ctx {
+  struct sbd_fetcher *fetcher;
+  size_t index;
+};
+
+static ssize_t blob_read(void *opaque, void *buf, size_t len, sbd_error_t *err)
+{
+  struct blob_ctx *b = opaque;
+  return sbd_fetcher_read(b->fetcher, b->index, buf, len, err);
+}
+
+static void blob_rewind(void *opaque)
+{
+  struct blob_ctx *b = opaque;
+  sbd_fetcher_rewind(b->fetcher, b->index);
 }
 
 /* Everything a build holds, released in one place. */
@@ -239,7 +268,8 @@ struct build_ctx {
   struct sbd_image *images;
   size_t n_images;
   struct sbd_plan plan;
-  char **paths;
+  struct sbd_fetcher *fetcher;
+  struct blob_ctx *blobs;
   char **whats;
   struct sbd_disk_layer *layers;
   struct sbd_image_row *rows;
@@ -251,9 +281,8 @@ static void build_ctx_free(struct build_ctx *c)
   for (size_t i = 0; i < c->n_images; i++)
     sbd_image_free(&c->images[i]);
   free(c->images);
-  for (size_t i = 0; c->paths && i < c->plan.n_snapshots; i++)
-    free(c->paths[i]);
-  free(c->paths);
+  sbd_fetcher_free(c->fetcher);
+  free(c->blobs);
   for (size_t i = 0; c->whats && i < c->plan.n_snapshots; i++)
     free(c->whats[i]);
   free(c->whats);
@@ -285,13 +314,19 @@ static void describe_layers(struct build_ctx *c)
   size_t n = c->plan.n_snapshots;
   c->layers = xcalloc(n + 1, sizeof(*c->layers));
   c->whats = xcalloc(n + 1, sizeof(*c->whats));
+  c->blobs = xcalloc(n + 1, sizeof(*c->blobs));
   for (size_t i = 0; i < n; i++) {
     const struct sbd_plan_snapshot *s = &c->plan.snapshots[i];
     const struct sbd_image *img = &c->images[s->image];
     c->whats[i] = xasprintf("image %s: layer %zu/%zu (%s)", img->given, s->layer_index + 1,
                             img->n_layers, s->layer->digest);
+    c->blobs[i] = (struct blob_ctx){.fetcher = c->fetcher, .index = i};
     c->layers[i] = (struct sbd_disk_layer){
-        .blob_path = c->paths[i],
+        .reader = {.read = blob_read,
+                   .rewind = blob_rewind,
+                   .opaque = &c->blobs[i],
+                   .verified = sbd_fetcher_verifies(c->fetcher, i)},
+        .blob_size = (uint64_t)s->layer->size,
         .compressed = s->layer->compression != SBD_COMPRESSION_NONE,
         .blob_digest = s->layer->digest,
         .diff_id = s->layer->diff_id,
@@ -346,13 +381,18 @@ static int run(struct build_opts *o, sbd_error_t *err)
     return -1;
   ui.plan = &c.plan;
   ui.images = c.images;
-  c.paths = xcalloc(c.plan.n_snapshots + 1, sizeof(*c.paths));
-  if (fetch_all(&c.src, c.images, &c.plan, &ui, c.paths, err) < 0)
+  cleanup_free struct sbd_fetch_item *items = xcalloc(c.plan.n_snapshots + 1, sizeof(*items));
+  for (size_t i = 0; i < c.plan.n_snapshots; i++)
+    items[i] = (struct sbd_fetch_item){.image = &c.images[c.plan.snapshots[i].image],
+                                       .layer = c.plan.snapshots[i].layer_index};
+  if (sbd_fetcher_start(&c.src, &ropts, items, c.plan.n_snapshots, o->jobs, &c.fetcher, err) < 0)
     return -1;
+  ui.fetcher = c.fetcher;
   describe_layers(&c);
   describe_images(&c);
 
-  struct sbd_disk_events ev = {.opaque = &ui, .layer_start = on_layer_start};
+  struct sbd_disk_events ev = {
+      .opaque = &ui, .layer_start = on_layer_start, .layer_done = on_layer_done};
   struct sbd_disk_spec spec = {
       .output = o->output,
       .size_bytes = o->size,

@@ -108,6 +108,7 @@ static int apply_layer(struct build *b, size_t i, sbd_error_t *err)
       .lowers = lowers,
       .n_lowers = n_lowers,
       .blob_path = l->blob_path,
+      .reader = &l->reader,
       .compression = l->compressed ? SBD_STREAM_DETECT : SBD_STREAM_NONE,
       .expect_blob_digest = l->blob_digest,
       .expect_diff_id = l->diff_id,
@@ -225,11 +226,8 @@ static int build_into_tmp(struct build *b, uint64_t capacity, struct sbd_disk_re
 static uint64_t initial_capacity(const struct sbd_disk_spec *spec)
 {
   uint64_t compressed = 0;
-  for (size_t i = 0; i < spec->n_layers; i++) {
-    struct stat st;
-    if (stat(spec->layers[i].blob_path, &st) == 0)
-      compressed += (uint64_t)st.st_size;
-  }
+  for (size_t i = 0; i < spec->n_layers; i++)
+    compressed += spec->layers[i].blob_size;
   uint64_t cap = 32 * compressed < 16 * SBD_GIB ? 16 * SBD_GIB : 32 * compressed;
   cap = (cap + SBD_GIB - 1) / SBD_GIB * SBD_GIB;
   return cap > SBD_DISK_MAX_SIZE ? SBD_DISK_MAX_SIZE : cap;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "disk/metadata.h"
+#include "disk/stream.h"
 #include "lib/error.h"
 
 #define SBD_DISK_NO_PARENT ((size_t)-1)
@@ -20,7 +21,9 @@
 #define SBD_DISK_MAX_SIZE (16 * 1024 * SBD_GIB)
 
 struct sbd_disk_layer {
-  const char *blob_path;
+  const char *blob_path;        /* a whole local file, or: */
+  struct sbd_blob_reader reader; /* bytes as they arrive (reader.read set) */
+  uint64_t blob_size;
   bool compressed;         /* the media type is tar+gzip/zstd (sniffed) rather than tar */
   const char *blob_digest; /* expected */
   const char *diff_id;     /* expected */

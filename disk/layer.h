@@ -36,6 +36,7 @@ struct sbd_layer_params {
   const uint32_t *lowers;
   size_t n_lowers;
   const char *blob_path;
+  const struct sbd_blob_reader *reader; /* instead of blob_path when set */
   enum sbd_stream_compression compression;
   const char *expect_blob_digest; /* verified when not NULL */
   const char *expect_diff_id;     /* verified when not NULL */

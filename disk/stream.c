@@ -34,6 +34,7 @@ enum codec { CODEC_NONE, CODEC_GZIP, CODEC_ZSTD };
 
 struct decoder {
   int fd;
+  struct sbd_blob_reader reader;
   bool sniff; /* compressed media type: decide by magic bytes */
   enum codec codec;
   bool sniffed;
@@ -59,18 +60,25 @@ static int fill(struct decoder *d, sbd_error_t *err)
   if (d->in_pos < d->in_len || d->in_eof)
     return 0;
   ssize_t n;
-  do
-    n = read(d->fd, d->in, IN_SIZE);
-  while (n < 0 && errno == EINTR);
-  if (n < 0)
-    return sbd_error_set(err, SBD_EXIT_FAILURE, errno, "reading the layer blob");
+  if (d->reader.read) {
+    n = d->reader.read(d->reader.opaque, d->in, IN_SIZE, err);
+    if (n < 0)
+      return -1;
+  } else {
+    do
+      n = read(d->fd, d->in, IN_SIZE);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+      return sbd_error_set(err, SBD_EXIT_FAILURE, errno, "reading the layer blob");
+  }
   d->in_len = (size_t)n;
   d->in_pos = 0;
   d->in_total += (uint64_t)n;
   if (n == 0)
     d->in_eof = true;
   else
-    sbd_hash_update(d->blob_hash, d->in, (size_t)n);
+    if (d->blob_hash)
+      sbd_hash_update(d->blob_hash, d->in, (size_t)n);
   return 0;
 }
 
@@ -314,8 +322,10 @@ static void *produce(void *arg)
         s->error = err;
       else {
         uint8_t sha[SBD_SHA256_LEN];
-        sbd_hash_final(s->d.blob_hash, sha);
-        sbd_digest_format(sha, s->blob_digest);
+        if (s->d.blob_hash) {
+          sbd_hash_final(s->d.blob_hash, sha);
+          sbd_digest_format(sha, s->blob_digest);
+        }
         sbd_hash_final(s->d.diff_hash, sha);
         sbd_digest_format(sha, s->diff_id);
       }
@@ -330,16 +340,25 @@ static void *produce(void *arg)
   return NULL;
 }
 
-int sbd_stream_open(const char *path, enum sbd_stream_compression c, struct sbd_stream **out,
-                    sbd_error_t *err)
+int sbd_stream_open(const char *path, const struct sbd_blob_reader *reader,
+                    enum sbd_stream_compression c, struct sbd_stream **out, sbd_error_t *err)
 {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return sbd_error_set(err, SBD_EXIT_FAILURE, errno, "cannot open %s", path);
+  int fd = -1;
+  if (reader == NULL || reader->read == NULL) {
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      return sbd_error_set(err, SBD_EXIT_FAILURE, errno, "cannot open %s", path);
+  }
   struct sbd_stream *s = xcalloc(1, sizeof(*s));
   s->d.fd = fd;
+  if (reader && reader->read) {
+    s->d.reader = *reader;
+    if (reader->rewind)
+      reader->rewind(reader->opaque);
+  }
   s->d.sniff = c == SBD_STREAM_DETECT;
-  s->d.blob_hash = sbd_hash_new(SBD_HASH_SHA256);
+  if (!(reader && reader->read && reader->verified))
+    s->d.blob_hash = sbd_hash_new(SBD_HASH_SHA256);
   s->d.diff_hash = sbd_hash_new(SBD_HASH_SHA256);
   s->d.in = xmalloc(IN_SIZE);
   for (size_t i = 0; i < SLOTS; i++)

@@ -5,6 +5,7 @@
 #ifndef SBD_STREAM_H
 #define SBD_STREAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -18,15 +19,30 @@ enum sbd_stream_compression {
                         from the first bytes as containerd does */
 };
 
+/* Where compressed bytes come from when they are not (yet) a whole file: a
+ * blob still downloading, say. */
+struct sbd_blob_reader {
+  /* Up to len bytes; 0 at the end; -1 on error.  May block until bytes arrive. */
+  ssize_t (*read)(void *opaque, void *buf, size_t len, sbd_error_t *err);
+  /* Back to the first byte (a layer may be read again when a build restarts). */
+  void (*rewind)(void *opaque);
+  void *opaque;
+  /* The reader checks the bytes against the blob's digest itself and fails
+   * its last read when they differ (a download verified before it ends):
+   * the stream need not hash them a second time. */
+  bool verified;
+};
+
 struct sbd_stream;
 
-int sbd_stream_open(const char *path, enum sbd_stream_compression c, struct sbd_stream **out,
-                    sbd_error_t *err);
+/* Reads the blob from reader when reader->read is set, else from path. */
+int sbd_stream_open(const char *path, const struct sbd_blob_reader *reader,
+                    enum sbd_stream_compression c, struct sbd_stream **out, sbd_error_t *err);
 /* Points *data at the next uncompressed bytes; returns their count, 0 at the
  * end, -1 on error (corrupt or truncated data). */
 ssize_t sbd_stream_read(struct sbd_stream *s, const void **data, sbd_error_t *err);
 /* Reads what is left (a tar's trailing padding counts in the diffID too) and
- * gives both digests. */
+ * gives both digests; blob_digest is "" when the reader verified the blob. */
 int sbd_stream_finish(struct sbd_stream *s, char blob_digest[SBD_DIGEST_STR_LEN],
                       char diff_id[SBD_DIGEST_STR_LEN], sbd_error_t *err);
 /* Bytes of compressed input decoded as of the last read. */

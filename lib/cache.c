@@ -221,6 +221,11 @@ int64_t sbd_cache_writer_size(const struct sbd_cache_writer *w)
   return w->size;
 }
 
+const char *sbd_cache_writer_path(const struct sbd_cache_writer *w)
+{
+  return w->tmp_path;
+}
+
 /* Makes the rename itself durable; a failure here loses nothing but speed. */
 static void cache_sync_dir(const char *dir)
 {

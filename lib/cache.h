@@ -39,6 +39,8 @@ int sbd_cache_writer_begin(const struct sbd_cache *c, const char *digest,
 int sbd_cache_writer_write(struct sbd_cache_writer *w, const void *data, size_t len, sbd_error_t *err);
 /* Bytes written so far. */
 int64_t sbd_cache_writer_size(const struct sbd_cache_writer *w);
+/* The temporary file being written (readers may follow it as it grows). */
+const char *sbd_cache_writer_path(const struct sbd_cache_writer *w);
 /* Verifies the sha256 against the digest (SBD_EXIT_IMAGE error naming both on
  * mismatch), then renames into place.  Frees w in every case. */
 int sbd_cache_writer_commit(struct sbd_cache_writer *w, sbd_error_t *err);
