@@ -249,9 +249,66 @@ static int create_dir(struct applier *a, struct sbd_node *parent, const char *ba
   return 0;
 }
 
-static int create_file(struct applier *a, struct archive *ar, struct sbd_node *parent,
-                       const char *base, const struct header *h, struct sbd_node **out,
+/* Appends len bytes to the file and to its md5. */
+static int file_append(struct applier *a, struct sbd_ext4_file *f, const void *data, size_t len,
                        sbd_error_t *err)
+{
+  sbd_hash_update(a->md5, data, len);
+  return sbd_ext4_file_write(f, data, len, err);
+}
+
+/* The holes of a sparse tar entry read as zeros, as Go's tar reader gives
+ * them to containerd; all-zero blocks are not stored anyway. */
+static int file_append_zeros(struct applier *a, struct sbd_ext4_file *f, uint64_t len,
+                             sbd_error_t *err)
+{
+  memset(a->buf, 0, DATA_BUF);
+  while (len > 0) {
+    size_t n = len < DATA_BUF ? (size_t)len : DATA_BUF;
+    if (file_append(a, f, a->buf, n, err) < 0)
+      return -1;
+    len -= n;
+  }
+  return 0;
+}
+
+/* The entry's data goes from libarchive's buffers (the decoder's, for a
+ * plain tar entry) straight to the file: no copy on the way. */
+static int file_copy_data(struct applier *a, struct archive *ar, struct archive_entry *e,
+                          struct sbd_ext4_file *f, uint64_t *out_size, sbd_error_t *err)
+{
+  uint64_t size = 0;
+  for (;;) {
+    const void *block;
+    size_t len;
+    la_int64_t offset;
+    int r = archive_read_data_block(ar, &block, &len, &offset);
+    if (r == ARCHIVE_EOF)
+      break;
+    if (r != ARCHIVE_OK)
+      return sbd_error_set(err, SBD_EXIT_IMAGE, 0, "%s", archive_error_string(ar));
+    if (offset < 0 || (uint64_t)offset < size)
+      return sbd_error_set(err, SBD_EXIT_IMAGE, 0, "sparse file map goes backwards");
+    if ((uint64_t)offset > size && file_append_zeros(a, f, (uint64_t)offset - size, err) < 0)
+      return -1;
+    if (file_append(a, f, block, len, err) < 0)
+      return -1;
+    size = (uint64_t)offset + len;
+  }
+  /* a sparse entry may end in a hole */
+  la_int64_t want = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
+  if (want > 0 && (uint64_t)want > size) {
+    if (file_append_zeros(a, f, (uint64_t)want - size, err) < 0)
+      return -1;
+    size = (uint64_t)want;
+  }
+  *out_size = size;
+  return 0;
+}
+
+static int create_file(struct applier *a, struct archive *ar, struct archive_entry *e,
+                       struct sbd_node *parent, const char *base, const struct header *h,
+                       struct sbd_node **out, sbd_error_t *err)
 {
   uint32_t ino;
   if (sbd_ext4_alloc_inode(a->fs, false, &ino, err) < 0)
@@ -260,20 +317,9 @@ static int create_file(struct applier *a, struct archive *ar, struct sbd_node *p
   if (sbd_ext4_file_open(a->fs, ino, &f, err) < 0)
     return -1;
   uint64_t size = 0;
-  for (;;) {
-    la_ssize_t n = archive_read_data(ar, a->buf, DATA_BUF);
-    if (n == 0)
-      break;
-    if (n < 0) {
-      sbd_ext4_file_abort(f);
-      return sbd_error_set(err, SBD_EXIT_IMAGE, 0, "%s", archive_error_string(ar));
-    }
-    sbd_hash_update(a->md5, a->buf, (size_t)n);
-    if (sbd_ext4_file_write(f, a->buf, (size_t)n, err) < 0) {
-      sbd_ext4_file_abort(f);
-      return -1;
-    }
-    size += (uint64_t)n;
+  if (file_copy_data(a, ar, e, f, &size, err) < 0) {
+    sbd_ext4_file_abort(f);
+    return -1;
   }
   struct sbd_attrs attrs = header_attrs(h, S_IFREG);
   if (sbd_ext4_file_close(f, &attrs, err) < 0)
@@ -281,6 +327,7 @@ static int create_file(struct applier *a, struct archive *ar, struct sbd_node *p
   struct sbd_node *n = sbd_tree_add(a->tree, parent, base, strlen(base), S_IFREG | h->perm, ino);
   sbd_hash_final(a->md5, n->md5);
   n->has_md5 = true;
+  n->size = size;
   applier_touch(a, parent);
   *out = n;
   return 0;
@@ -362,6 +409,7 @@ static int create_hardlink(struct applier *a, struct archive_entry *e, struct sb
     return -1;
   struct sbd_node *n = sbd_tree_add(a->tree, parent, base, strlen(base), target->mode, target->ino);
   n->has_md5 = target->has_md5;
+  n->size = target->size;
   memcpy(n->md5, target->md5, sizeof(n->md5));
   if (target->link_target)
     n->link_target = xstrdup(target->link_target);
@@ -514,7 +562,7 @@ static int apply_entry(struct applier *a, struct archive *ar, struct archive_ent
   else if (type == AE_IFDIR)
     ret = create_dir(a, dir, base, existing, &h, &n, err);
   else if (type == AE_IFREG)
-    ret = create_file(a, ar, dir, base, &h, &n, err);
+    ret = create_file(a, ar, e, dir, base, &h, &n, err);
   else if (type == AE_IFLNK)
     ret = create_symlink(a, e, dir, base, &h, &n, err);
   else

@@ -165,6 +165,7 @@ static int collect_md5(struct sbd_node *n, void *opaque, sbd_error_t *err)
     l->hex = xrealloc(l->hex, l->cap * sizeof(*l->hex));
   }
   sbd_hex(n->md5, sizeof(n->md5), l->hex[l->n++]);
+  l->bytes += n->size;
   return 0;
 }
 
@@ -192,6 +193,7 @@ static int checksum(struct applier *a, sbd_error_t *err)
   sbd_hash_final(h, md5);
   sbd_hex(md5, sizeof(md5), a->r->checksum);
   a->r->files = l.n;
+  a->r->file_bytes = l.bytes;
   free(l.hex);
   return 0;
 }

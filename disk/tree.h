@@ -45,6 +45,7 @@ struct sbd_node {
   uint32_t mode;       /* type bits (and permissions when created) */
   bool has_md5;        /* regular files */
   uint8_t md5[16];
+  uint64_t size;       /* regular files */
   char *link_target;   /* symlinks */
   struct sbd_node_dir *dir; /* directories */
 };

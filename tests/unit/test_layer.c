@@ -3,6 +3,8 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <check.h>
+#include <openssl/evp.h>
+#include <openssl/md5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +81,7 @@ static uint32_t apply(struct scratch *s, const struct entry *e, size_t n)
   for (size_t i = 0; i < s->n; i++)
     lowers[i] = s->roots[s->n - 1 - i];
   struct sbd_layer_params p = {.fs = s->fs, .root_ino = root, .parent_ino = parent,
-                               .lowers = lowers, .n_lowers = s->n, .blob_path = s->tar,
+                               .lowers = lowers, .n_lowers = s->n, .blob_path = s->tar, .reader = NULL,
                                .compression = SBD_STREAM_NONE};
   struct sbd_layer_result r;
   int ret = sbd_layer_apply(&p, &r, &err);
@@ -190,6 +192,65 @@ START_TEST(test_escapes_stay_inside)
 }
 END_TEST
 
+/* A sparse entry (GNU.sparse 1.0, as GNU tar --sparse and libarchive write
+ * them): Go's tar reader, and so containerd, gives its holes as zeros, a
+ * trailing hole included. */
+START_TEST(test_sparse_entry_reads_as_zeros)
+{
+  enum { SIZE = 3 << 20, HEAD = 4096, MID = 1 << 20, MID_LEN = 10 };
+  unsigned char *content = calloc(SIZE, 1);
+  memset(content, 'A', HEAD);
+  memset(content + MID, 'B', MID_LEN);
+
+  struct scratch s;
+  scratch_open(&s);
+  struct archive *a = archive_write_new();
+  archive_write_set_format_pax(a);
+  ck_assert_int_eq(archive_write_open_filename(a, s.tar), ARCHIVE_OK);
+  struct archive_entry *ae = archive_entry_new();
+  archive_entry_set_pathname(ae, "sparse");
+  archive_entry_set_filetype(ae, AE_IFREG);
+  archive_entry_set_perm(ae, 0644);
+  archive_entry_set_size(ae, SIZE);
+  archive_entry_sparse_add_entry(ae, 0, HEAD);
+  archive_entry_sparse_add_entry(ae, MID, MID_LEN);
+  ck_assert_int_eq(archive_write_header(a, ae), ARCHIVE_OK);
+  ck_assert_int_eq(archive_write_data(a, content, SIZE), SIZE);
+  archive_entry_free(ae);
+  archive_write_close(a);
+  archive_write_free(a);
+  struct stat st;
+  ck_assert_int_eq(stat(s.tar, &st), 0);
+  ck_assert_msg(st.st_size < SIZE / 2, "the tar (%lld bytes) is not sparse", (long long)st.st_size);
+
+  uint32_t parent, root;
+  sbd_error_t err = NULL;
+  ck_assert_int_eq(sbd_ext4_alloc_inode(s.fs, true, &parent, &err), 0);
+  ck_assert_int_eq(sbd_ext4_alloc_inode(s.fs, true, &root, &err), 0);
+  struct sbd_layer_params p = {.fs = s.fs, .root_ino = root, .parent_ino = parent,
+                               .blob_path = s.tar, .compression = SBD_STREAM_NONE};
+  struct sbd_layer_result r;
+  ck_assert_msg(sbd_layer_apply(&p, &r, &err) == 0, "apply: %s", err ? err->msg : "?");
+
+  ck_assert_uint_ne(lookup(&s, root, "sparse"), 0);
+  ck_assert_uint_eq(r.files, 1);
+  ck_assert_uint_eq(r.file_bytes, SIZE);
+  /* the verifier's checksum of a one-file directory: md5 of "<md5 of the file>\n" */
+  unsigned char md[MD5_DIGEST_LENGTH];
+  char line[2 * MD5_DIGEST_LENGTH + 2], want[2 * MD5_DIGEST_LENGTH + 1];
+  EVP_Digest(content, SIZE, md, NULL, EVP_md5(), NULL);
+  for (int i = 0; i < MD5_DIGEST_LENGTH; i++)
+    sprintf(line + 2 * i, "%02x", md[i]);
+  strcat(line, "\n");
+  EVP_Digest(line, strlen(line), md, NULL, EVP_md5(), NULL);
+  for (int i = 0; i < MD5_DIGEST_LENGTH; i++)
+    sprintf(want + 2 * i, "%02x", md[i]);
+  ck_assert_str_eq(r.checksum, want);
+  scratch_close(&s);
+  free(content);
+}
+END_TEST
+
 Suite *layer_suite(void)
 {
   Suite *s = suite_create("layer");
@@ -199,6 +260,7 @@ Suite *layer_suite(void)
   tcase_add_test(tc, test_opaque_marker);
   tcase_add_test(tc, test_first_layer_opaque_removes_what_it_did_not_unpack);
   tcase_add_test(tc, test_escapes_stay_inside);
+  tcase_add_test(tc, test_sparse_entry_reads_as_zeros);
   suite_add_tcase(s, tc);
   return s;
 }
