@@ -93,6 +93,11 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@SBDISK=$(abspath $(SBDISK)) scripts/demo.sh
 
+# `make bench BENCH_ARGS="--only big --skip-official"`: see BENCH.md.
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@SBDISK=$(abspath $(SBDISK)) scripts/bench.sh $(BENCH_ARGS)
+
 install: $(SBDISK)
 	install -D -m 0755 $(SBDISK) $(DESTDIR)$(PREFIX)/bin/sbdisk
 	install -D -m 0644 man/sbdisk.1 $(DESTDIR)$(PREFIX)/share/man/man1/sbdisk.1

@@ -6,7 +6,8 @@ set -eu
 PACKAGES="build-essential pkg-config
 libcurl4-openssl-dev libjansson-dev libarchive-dev libblkid-dev libext2fs-dev
 libssl-dev libzstd-dev zlib1g-dev libisal-dev check
-e2fsprogs attr docker-registry skopeo umoci containerd zstd pigz jq openssl curl"
+e2fsprogs attr docker-registry skopeo umoci containerd zstd pigz jq openssl curl
+time python3"
 
 missing=""
 for p in $PACKAGES; do
