@@ -98,6 +98,7 @@ static int release_node(struct sbd_node *n, void *opaque, sbd_error_t *err)
 int applier_remove(struct applier *a, struct sbd_node *n, sbd_error_t *err)
 {
   applier_touch(a, n->parent);
+  sbd_hasher_wait(a->hasher); /* no md5 may land in a node once it is freed */
   return sbd_tree_remove(a->tree, n, release_node, a, err);
 }
 
@@ -253,7 +254,7 @@ static int create_dir(struct applier *a, struct sbd_node *parent, const char *ba
 static int file_append(struct applier *a, struct sbd_ext4_file *f, const void *data, size_t len,
                        sbd_error_t *err)
 {
-  sbd_hash_update(a->md5, data, len);
+  sbd_hasher_update(a->hasher, data, len);
   return sbd_ext4_file_write(f, data, len, err);
 }
 
@@ -325,7 +326,7 @@ static int create_file(struct applier *a, struct archive *ar, struct archive_ent
   if (sbd_ext4_file_close(f, &attrs, err) < 0)
     return -1;
   struct sbd_node *n = sbd_tree_add(a->tree, parent, base, strlen(base), S_IFREG | h->perm, ino);
-  sbd_hash_final(a->md5, n->md5);
+  sbd_hasher_final(a->hasher, n->md5);
   n->has_md5 = true;
   n->size = size;
   applier_touch(a, parent);
@@ -410,6 +411,8 @@ static int create_hardlink(struct applier *a, struct archive_entry *e, struct sb
   struct sbd_node *n = sbd_tree_add(a->tree, parent, base, strlen(base), target->mode, target->ino);
   n->has_md5 = target->has_md5;
   n->size = target->size;
+  if (target->has_md5)
+    sbd_hasher_wait(a->hasher); /* the target's md5 may still be on its way */
   memcpy(n->md5, target->md5, sizeof(n->md5));
   if (target->link_target)
     n->link_target = xstrdup(target->link_target);
@@ -616,7 +619,7 @@ int sbd_layer_apply(const struct sbd_layer_params *p, struct sbd_layer_result *r
       .tree = sbd_tree_new(p->root_ino, &root_attrs),
       .overlay = p->n_lowers > 0,
       .now = {sbd_ext4_now(p->fs), 0},
-      .md5 = sbd_hash_new(SBD_HASH_MD5),
+      .hasher = sbd_hasher_new(),
       .buf = xmalloc(DATA_BUF),
       .r = r,
   };
@@ -644,12 +647,12 @@ int sbd_layer_apply(const struct sbd_layer_params *p, struct sbd_layer_result *r
   ret = applier_finish(&a, err);
 out:
   sbd_stream_free(stream);
+  sbd_hasher_free(a.hasher); /* before the nodes it writes into go */
   sbd_tree_free(a.tree);
   sbd_strset_free(&a.unpacked);
   for (size_t i = 0; i < a.n_dir_times; i++)
     free(a.dir_times[i].name);
   free(a.dir_times);
-  sbd_hash_free(a.md5);
   free(a.buf);
   return ret;
 }

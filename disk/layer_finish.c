@@ -207,5 +207,6 @@ int applier_finish(struct applier *a, sbd_error_t *err)
   /* later layers read this one back (copy-up): it must be on disk */
   if (sbd_ext4_flush(a->fs, err) < 0)
     return -1;
+  sbd_hasher_wait(a->hasher); /* the last files' md5s, hashed meanwhile */
   return checksum(a, err);
 }

@@ -7,6 +7,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include "hasher.h"
 #include "layer.h"
 #include "path.h"
 #include "tree.h"
@@ -37,7 +38,7 @@ struct applier {
   struct sbd_strset unpacked;
   struct dir_time *dir_times;
   size_t n_dir_times;
-  struct sbd_hash *md5;
+  struct sbd_hasher *hasher; /* file md5s, on their own thread */
   char *buf;
   struct sbd_layer_result *r;
 };

@@ -1,0 +1,173 @@
+#include "hasher.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/digest.h"
+#include "lib/util.h"
+
+/* The queue: CHUNKS buffers of CHUNK_SIZE bytes, filled in turn by the
+ * writer and hashed in turn by the thread (8 MiB in all, whatever the layer). */
+#define CHUNK_SIZE (1u << 20)
+#define CHUNKS 8
+
+/* The file that ends at pos gets its digest written to out. */
+struct mark {
+  size_t pos;
+  uint8_t *out;
+};
+
+struct chunk {
+  uint8_t *data;
+  size_t len;
+  struct mark *marks;
+  size_t n_marks, cap_marks;
+};
+
+struct sbd_hasher {
+  struct chunk chunks[CHUNKS];
+  /* Counts, never wrapped: chunk i lives in chunks[i % CHUNKS].  The writer
+   * owns chunk `published` while published - hashed < CHUNKS. */
+  size_t published;
+  size_t hashed;
+  bool filling; /* the writer has waited for chunk `published` to be free */
+  bool stop;
+  pthread_mutex_t lock;
+  pthread_cond_t ready; /* a chunk was published, or stop */
+  pthread_cond_t space; /* a chunk was hashed */
+  pthread_t thread;
+  struct sbd_hash *md5; /* the thread's */
+};
+
+static void chunk_hash(struct sbd_hasher *h, struct chunk *c)
+{
+  size_t pos = 0;
+  for (size_t i = 0; i < c->n_marks; i++) {
+    sbd_hash_update(h->md5, c->data + pos, c->marks[i].pos - pos);
+    sbd_hash_final(h->md5, c->marks[i].out);
+    pos = c->marks[i].pos;
+  }
+  sbd_hash_update(h->md5, c->data + pos, c->len - pos);
+  c->len = 0;
+  c->n_marks = 0;
+}
+
+static void *hasher_run(void *arg)
+{
+  struct sbd_hasher *h = arg;
+  pthread_mutex_lock(&h->lock);
+  for (;;) {
+    while (h->hashed == h->published && !h->stop)
+      pthread_cond_wait(&h->ready, &h->lock);
+    if (h->hashed == h->published)
+      break; /* stopped, and nothing left */
+    struct chunk *c = &h->chunks[h->hashed % CHUNKS];
+    pthread_mutex_unlock(&h->lock);
+    chunk_hash(h, c);
+    pthread_mutex_lock(&h->lock);
+    h->hashed++;
+    pthread_cond_broadcast(&h->space);
+  }
+  pthread_mutex_unlock(&h->lock);
+  return NULL;
+}
+
+struct sbd_hasher *sbd_hasher_new(void)
+{
+  struct sbd_hasher *h = xcalloc(1, sizeof(*h));
+  for (size_t i = 0; i < CHUNKS; i++)
+    h->chunks[i].data = xmalloc(CHUNK_SIZE);
+  h->md5 = sbd_hash_new(SBD_HASH_MD5);
+  pthread_mutex_init(&h->lock, NULL);
+  pthread_cond_init(&h->ready, NULL);
+  pthread_cond_init(&h->space, NULL);
+  if (pthread_create(&h->thread, NULL, hasher_run, h) != 0) {
+    fputs("sbdisk: cannot start the md5 thread\n", stderr);
+    abort();
+  }
+  return h;
+}
+
+/* The chunk the writer fills, once the thread is done with its last use. */
+static struct chunk *hasher_current(struct sbd_hasher *h)
+{
+  if (!h->filling) {
+    pthread_mutex_lock(&h->lock);
+    while (h->published - h->hashed >= CHUNKS)
+      pthread_cond_wait(&h->space, &h->lock);
+    pthread_mutex_unlock(&h->lock);
+    h->filling = true;
+  }
+  return &h->chunks[h->published % CHUNKS];
+}
+
+static void hasher_publish(struct sbd_hasher *h)
+{
+  pthread_mutex_lock(&h->lock);
+  h->published++;
+  pthread_cond_signal(&h->ready);
+  pthread_mutex_unlock(&h->lock);
+  h->filling = false;
+}
+
+void sbd_hasher_update(struct sbd_hasher *h, const void *data, size_t len)
+{
+  const uint8_t *p = data;
+  while (len > 0) {
+    struct chunk *c = hasher_current(h);
+    size_t n = CHUNK_SIZE - c->len < len ? CHUNK_SIZE - c->len : len;
+    memcpy(c->data + c->len, p, n);
+    c->len += n;
+    p += n;
+    len -= n;
+    if (c->len == CHUNK_SIZE)
+      hasher_publish(h);
+  }
+}
+
+void sbd_hasher_final(struct sbd_hasher *h, uint8_t *out)
+{
+  struct chunk *c = hasher_current(h);
+  if (c->n_marks == c->cap_marks) {
+    c->cap_marks = c->cap_marks ? 2 * c->cap_marks : 256;
+    c->marks = xrealloc(c->marks, c->cap_marks * sizeof(*c->marks));
+  }
+  c->marks[c->n_marks++] = (struct mark){.pos = c->len, .out = out};
+}
+
+void sbd_hasher_wait(struct sbd_hasher *h)
+{
+  if (h->filling) {
+    struct chunk *c = &h->chunks[h->published % CHUNKS];
+    if (c->len > 0 || c->n_marks > 0)
+      hasher_publish(h);
+  }
+  pthread_mutex_lock(&h->lock);
+  while (h->hashed != h->published)
+    pthread_cond_wait(&h->space, &h->lock);
+  pthread_mutex_unlock(&h->lock);
+}
+
+void sbd_hasher_free(struct sbd_hasher *h)
+{
+  if (h == NULL)
+    return;
+  sbd_hasher_wait(h);
+  pthread_mutex_lock(&h->lock);
+  h->stop = true;
+  pthread_cond_signal(&h->ready);
+  pthread_mutex_unlock(&h->lock);
+  pthread_join(h->thread, NULL);
+  for (size_t i = 0; i < CHUNKS; i++) {
+    free(h->chunks[i].data);
+    free(h->chunks[i].marks);
+  }
+  sbd_hash_free(h->md5);
+  pthread_mutex_destroy(&h->lock);
+  pthread_cond_destroy(&h->ready);
+  pthread_cond_destroy(&h->space);
+  free(h);
+}
