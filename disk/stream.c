@@ -1,9 +1,11 @@
 /* A layer blob as a stream of uncompressed bytes.
  *
- * The decoding (reading the blob, its sha256, decompression, the sha256 of
- * the output) runs on a thread of its own and fills a small ring of buffers,
- * so that it overlaps with the tar parsing, md5 and ext4 writing done by the
- * reader.  gzip goes through ISA-L's igzip when it is available (about 2.5x
+ * The decoding (reading the blob, its sha256, decompression) runs on a thread
+ * of its own and fills a small ring of buffers, so that it overlaps with the
+ * tar parsing and ext4 writing done by the reader; the sha256 of the output
+ * (the diffID) is computed from the same buffers on a third thread.  A buffer
+ * is filled again only once both the reader and the diffID thread are done
+ * with it.  gzip goes through ISA-L's igzip when it is available (about 2.5x
  * zlib here), else zlib; zstd through libzstd. */
 #include "stream.h"
 
@@ -243,7 +245,6 @@ static ssize_t decoder_fill(struct decoder *d, unsigned char *out, size_t cap, s
       break;
     got += (size_t)n;
   }
-  sbd_hash_update(d->diff_hash, out, got);
   d->out_total += got;
   return (ssize_t)got;
 }
@@ -272,16 +273,20 @@ struct slot {
 
 struct sbd_stream {
   struct decoder d;
-  pthread_t thread;
-  bool started;
+  pthread_t thread;      /* decodes */
+  pthread_t diff_thread; /* hashes what was decoded */
+  bool started, diff_started;
   pthread_mutex_t lock;
   pthread_cond_t filled; /* the producer made a slot available, or finished */
-  pthread_cond_t freed;  /* the consumer gave a slot back, or gave up */
+  pthread_cond_t freed;  /* the consumer or the diffID thread gave a slot back */
   struct slot slots[SLOTS];
-  size_t head;  /* next slot the consumer reads */
-  size_t count; /* filled slots waiting */
-  bool held;    /* the consumer still uses slot head-1 */
-  bool done;    /* the producer finished (end, or error) */
+  /* Counts of slots, never wrapped (slot i is slots[i % SLOTS]): */
+  uint64_t produced; /* filled by the decoder */
+  uint64_t taken;    /* handed to the consumer */
+  uint64_t released; /* given back by the consumer (taken - released: 0 or 1) */
+  uint64_t hashed;   /* hashed by the diffID thread */
+  bool done;         /* the producer finished (end, or error) */
+  bool diff_done;    /* the diffID thread finished and diff_id is set */
   bool cancel;
   sbd_error_t error;
   uint64_t in_total; /* compressed bytes the producer has read */
@@ -297,46 +302,71 @@ struct sbd_stream {
 static void *produce(void *arg)
 {
   struct sbd_stream *s = arg;
-  size_t tail = 0;
   for (;;) {
     pthread_mutex_lock(&s->lock);
-    while (!s->cancel && s->count + (s->held ? 1 : 0) >= SLOTS)
+    uint64_t oldest = s->released < s->hashed ? s->released : s->hashed;
+    while (!s->cancel && s->produced - oldest >= SLOTS) {
       pthread_cond_wait(&s->freed, &s->lock);
+      oldest = s->released < s->hashed ? s->released : s->hashed;
+    }
     bool cancel = s->cancel;
+    struct slot *slot = &s->slots[s->produced % SLOTS];
     pthread_mutex_unlock(&s->lock);
     if (cancel)
       break;
 
     sbd_error_t err = NULL;
-    struct slot *slot = &s->slots[tail];
     ssize_t n = decoder_fill(&s->d, slot->data, SLOT_SIZE, &err);
 
     pthread_mutex_lock(&s->lock);
     s->in_total = s->d.in_total;
     if (n > 0) {
       slot->len = (size_t)n;
-      s->count++;
-      tail = (tail + 1) % SLOTS;
+      s->produced++;
     } else {
       if (n < 0)
         s->error = err;
-      else {
+      else if (s->d.blob_hash) {
         uint8_t sha[SBD_SHA256_LEN];
-        if (s->d.blob_hash) {
-          sbd_hash_final(s->d.blob_hash, sha);
-          sbd_digest_format(sha, s->blob_digest);
-        }
-        sbd_hash_final(s->d.diff_hash, sha);
-        sbd_digest_format(sha, s->diff_id);
+        sbd_hash_final(s->d.blob_hash, sha);
+        sbd_digest_format(sha, s->blob_digest);
       }
       s->done = true;
     }
-    pthread_cond_signal(&s->filled);
+    pthread_cond_broadcast(&s->filled);
     bool finished = s->done;
     pthread_mutex_unlock(&s->lock);
     if (finished)
       break;
   }
+  return NULL;
+}
+
+/* The diffID: the sha256 of every decoded byte, slot by slot, in order. */
+static void *hash_output(void *arg)
+{
+  struct sbd_stream *s = arg;
+  pthread_mutex_lock(&s->lock);
+  for (;;) {
+    while (!s->cancel && !s->done && s->hashed == s->produced)
+      pthread_cond_wait(&s->filled, &s->lock);
+    if (s->cancel || s->hashed == s->produced)
+      break; /* cancelled, or the end (or an error) and all hashed */
+    struct slot *slot = &s->slots[s->hashed % SLOTS];
+    pthread_mutex_unlock(&s->lock);
+    sbd_hash_update(s->d.diff_hash, slot->data, slot->len);
+    pthread_mutex_lock(&s->lock);
+    s->hashed++;
+    pthread_cond_broadcast(&s->freed);
+  }
+  if (!s->cancel && s->error == NULL) {
+    uint8_t sha[SBD_SHA256_LEN];
+    sbd_hash_final(s->d.diff_hash, sha);
+    sbd_digest_format(sha, s->diff_id);
+  }
+  s->diff_done = true;
+  pthread_cond_broadcast(&s->freed);
+  pthread_mutex_unlock(&s->lock);
   return NULL;
 }
 
@@ -372,6 +402,12 @@ int sbd_stream_open(const char *path, const struct sbd_blob_reader *reader,
     return sbd_error_set(err, SBD_EXIT_FAILURE, e, "cannot start a decoding thread");
   }
   s->started = true;
+  e = pthread_create(&s->diff_thread, NULL, hash_output, s);
+  if (e != 0) {
+    sbd_stream_free(s);
+    return sbd_error_set(err, SBD_EXIT_FAILURE, e, "cannot start a hashing thread");
+  }
+  s->diff_started = true;
   *out = s;
   return 0;
 }
@@ -379,20 +415,19 @@ int sbd_stream_open(const char *path, const struct sbd_blob_reader *reader,
 ssize_t sbd_stream_read(struct sbd_stream *s, const void **data, sbd_error_t *err)
 {
   pthread_mutex_lock(&s->lock);
-  if (s->held) {
-    s->held = false;
-    s->head = (s->head + 1) % SLOTS;
+  if (s->released < s->taken) {
+    s->released++;
     pthread_cond_signal(&s->freed);
   }
-  while (s->count == 0 && !s->done)
+  while (s->taken == s->produced && !s->done)
     pthread_cond_wait(&s->filled, &s->lock);
   s->in_seen = s->in_total;
   ssize_t n;
-  if (s->count > 0) {
-    *data = s->slots[s->head].data;
-    n = (ssize_t)s->slots[s->head].len;
-    s->count--;
-    s->held = true;
+  if (s->taken < s->produced) {
+    struct slot *slot = &s->slots[s->taken % SLOTS];
+    *data = slot->data;
+    n = (ssize_t)slot->len;
+    s->taken++;
   } else if (s->error) {
     n = sbd_error_set(err, s->error->exit_code, 0, "%s", s->error->msg);
   } else {
@@ -411,6 +446,10 @@ int sbd_stream_finish(struct sbd_stream *s, char blob_digest[SBD_DIGEST_STR_LEN]
     ;
   if (n < 0)
     return -1;
+  pthread_mutex_lock(&s->lock);
+  while (!s->diff_done)
+    pthread_cond_wait(&s->freed, &s->lock);
+  pthread_mutex_unlock(&s->lock);
   memcpy(blob_digest, s->blob_digest, SBD_DIGEST_STR_LEN);
   memcpy(diff_id, s->diff_id, SBD_DIGEST_STR_LEN);
   return 0;
@@ -425,13 +464,17 @@ void sbd_stream_free(struct sbd_stream *s)
 {
   if (s == NULL)
     return;
-  if (s->started) {
+  if (s->started || s->diff_started) {
     pthread_mutex_lock(&s->lock);
     s->cancel = true;
-    pthread_cond_signal(&s->freed);
+    pthread_cond_broadcast(&s->freed);
+    pthread_cond_broadcast(&s->filled);
     pthread_mutex_unlock(&s->lock);
-    pthread_join(s->thread, NULL);
   }
+  if (s->started)
+    pthread_join(s->thread, NULL);
+  if (s->diff_started)
+    pthread_join(s->diff_thread, NULL);
   pthread_mutex_destroy(&s->lock);
   pthread_cond_destroy(&s->filled);
   pthread_cond_destroy(&s->freed);
