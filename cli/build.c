@@ -43,12 +43,29 @@ static const char build_usage[] =
     "                            least 10G, the smallest persistent disk)\n"
     "      --cache-dir DIR       blob cache (default: $XDG_CACHE_HOME/sbdisk, else\n"
     "                            ~/.cache/sbdisk)\n"
-    "      --insecure-registry HOST[:PORT]\n"
-    "                            talk plain HTTP, or TLS without certificate checks, to\n"
-    "                            this registry (repeatable; loopback ones always are)\n"
     "  -j, --jobs N              download N layers at once while writing (default: 4)\n"
     "  -q, --quiet               print nothing but errors\n"
     "  -h, --help                show this help\n"
+    "\n"
+    "Registries:\n"
+    "      --auth-file PATH      credentials as docker keeps them (default:\n"
+    "                            $REGISTRY_AUTH_FILE, else $DOCKER_CONFIG/config.json,\n"
+    "                            else ~/.docker/config.json; credHelpers and credsStore\n"
+    "                            run docker-credential-NAME)\n"
+    "      --username USER       with --password-stdin: credentials for every registry\n"
+    "      --password-stdin      read the password (or token) from standard input\n"
+    "      --ca-file PATH        also trust the CA certificates in PATH (PEM)\n"
+    "      --cert-dir DIR        per-registry CAs in DIR/HOST[:PORT]/*.crt (default:\n"
+    "                            /etc/containers/certs.d and /etc/docker/certs.d)\n"
+    "      --insecure-registry HOST[:PORT]\n"
+    "                            talk plain HTTP, or TLS without certificate checks, to\n"
+    "                            this registry (repeatable; loopback ones are too,\n"
+    "                            unless --ca-file or --cert-dir gives their CA)\n"
+    "      --registry-mirror HOST  try this mirror first for docker.io images\n"
+    "                            (repeatable; docker.io itself when it fails)\n"
+    "  gcr.io and *-docker.pkg.dev with no credentials configured use the GCE metadata\n"
+    "  server's token, else `gcloud auth print-access-token`.  Failed transfers are\n"
+    "  retried (5 tries, Retry-After honoured) and interrupted blobs resume.\n"
     "\n"
     "Environment:\n"
     "  SOURCE_DATE_EPOCH         the time stamped where containerd would stamp \"now\"\n"
@@ -67,6 +84,14 @@ struct build_opts {
   unsigned jobs;
   char **insecure;
   size_t n_insecure;
+  const char *auth_file;
+  const char *username;
+  bool password_stdin;
+  bool list_from_stdin;
+  const char *ca_file;
+  const char *cert_dir;
+  char **mirrors;
+  size_t n_mirrors;
   char **refs;
   size_t n_refs;
 };
@@ -100,9 +125,21 @@ static void free_opts(struct build_opts *o)
     free(o->refs[i]);
   free(o->refs);
   free(o->insecure);
+  free(o->mirrors);
 }
 
-enum { OPT_PLATFORM = 256, OPT_SIZE, OPT_CACHE_DIR, OPT_INSECURE };
+enum {
+  OPT_PLATFORM = 256,
+  OPT_SIZE,
+  OPT_CACHE_DIR,
+  OPT_INSECURE,
+  OPT_AUTH_FILE,
+  OPT_USERNAME,
+  OPT_PASSWORD_STDIN,
+  OPT_CA_FILE,
+  OPT_CERT_DIR,
+  OPT_MIRROR,
+};
 
 static int parse_jobs(const char *s, unsigned *jobs, sbd_error_t *err)
 {
@@ -125,6 +162,12 @@ static int parse_args(int argc, char **argv, struct build_opts *o, sbd_error_t *
       {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
       {"insecure-registry", required_argument, NULL, OPT_INSECURE},
       {"jobs", required_argument, NULL, 'j'},
+      {"auth-file", required_argument, NULL, OPT_AUTH_FILE},
+      {"username", required_argument, NULL, OPT_USERNAME},
+      {"password-stdin", no_argument, NULL, OPT_PASSWORD_STDIN},
+      {"ca-file", required_argument, NULL, OPT_CA_FILE},
+      {"cert-dir", required_argument, NULL, OPT_CERT_DIR},
+      {"registry-mirror", required_argument, NULL, OPT_MIRROR},
       {"quiet", no_argument, NULL, 'q'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
@@ -141,8 +184,29 @@ static int parse_args(int argc, char **argv, struct build_opts *o, sbd_error_t *
       o->output = optarg;
       break;
     case 'f':
+      if (strcmp(optarg, "-") == 0)
+        o->list_from_stdin = true;
       if (sbd_read_image_list(optarg, &o->refs, &o->n_refs, err) < 0)
         return -1;
+      break;
+    case OPT_AUTH_FILE:
+      o->auth_file = optarg;
+      break;
+    case OPT_USERNAME:
+      o->username = optarg;
+      break;
+    case OPT_PASSWORD_STDIN:
+      o->password_stdin = true;
+      break;
+    case OPT_CA_FILE:
+      o->ca_file = optarg;
+      break;
+    case OPT_CERT_DIR:
+      o->cert_dir = optarg;
+      break;
+    case OPT_MIRROR:
+      o->mirrors = xrealloc(o->mirrors, (o->n_mirrors + 1) * sizeof(*o->mirrors));
+      o->mirrors[o->n_mirrors++] = optarg;
       break;
     case OPT_PLATFORM:
       o->platform = optarg;
@@ -183,6 +247,15 @@ static int parse_args(int argc, char **argv, struct build_opts *o, sbd_error_t *
   if (o->n_refs == 0)
     return sbd_error_set(err, SBD_EXIT_USAGE, 0,
                          "no images given (sbdisk build [OPTIONS] IMAGE..., see --help)");
+  if (o->password_stdin && o->username == NULL)
+    return sbd_error_set(err, SBD_EXIT_USAGE, 0, "--password-stdin needs --username");
+  if (o->username && !o->password_stdin)
+    return sbd_error_set(err, SBD_EXIT_USAGE, 0,
+                         "--username needs --password-stdin (a password never goes on the "
+                         "command line, where other users can read it)");
+  if (o->password_stdin && o->list_from_stdin)
+    return sbd_error_set(err, SBD_EXIT_USAGE, 0,
+                         "--password-stdin and --image-list - cannot both read standard input");
   return 0;
 }
 
@@ -268,6 +341,8 @@ struct build_ctx {
   struct sbd_image *images;
   size_t n_images;
   struct sbd_plan plan;
+  struct sbd_auth *auth;
+  char *password;
   struct sbd_fetcher *fetcher;
   struct blob_ctx *blobs;
   char **whats;
@@ -290,6 +365,11 @@ static void build_ctx_free(struct build_ctx *c)
   free(c->rows);
   sbd_plan_free(&c->plan);
   sbd_registry_free(c->registry);
+  sbd_auth_free(c->auth);
+  if (c->password) {
+    explicit_bzero(c->password, strlen(c->password));
+    free(c->password);
+  }
   sbd_cache_free(c->cache);
   sbd_platform_free(&c->platform);
 }
@@ -358,6 +438,32 @@ static void describe_images(struct build_ctx *c)
   }
 }
 
+/* --password-stdin: all of standard input, less one trailing newline. */
+static int read_password(char **out, sbd_error_t *err)
+{
+  struct sbd_buf b = {0};
+  char chunk[256];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
+    sbd_buf_append(&b, chunk, n);
+  explicit_bzero(chunk, sizeof(chunk));
+  bool failed = ferror(stdin);
+  char *p = sbd_buf_cstr(&b);
+  if (b.len > 0 && p[b.len - 1] == '\n')
+    p[--b.len] = '\0';
+  if (b.len > 0 && p[b.len - 1] == '\r')
+    p[--b.len] = '\0';
+  if (failed || b.len == 0) {
+    explicit_bzero(p, b.cap);
+    free(p);
+    return sbd_error_set(err, SBD_EXIT_USAGE, 0,
+                         failed ? "--password-stdin: cannot read standard input"
+                                : "--password-stdin: standard input held no password");
+  }
+  *out = p;
+  return 0;
+}
+
 static int run(struct build_opts *o, sbd_error_t *err)
 {
   struct ui ui = {.quiet = o->quiet};
@@ -371,8 +477,19 @@ static int run(struct build_opts *o, sbd_error_t *err)
     return sbd_error_prefix(err, "--platform: ");
   if (sbd_cache_open(o->cache_dir, &c.cache, err) < 0)
     return -1;
+  if (o->password_stdin && read_password(&c.password, err) < 0)
+    return -1;
+  struct sbd_auth_options aopts = {
+      .auth_file = o->auth_file, .username = o->username, .password = c.password};
+  if (sbd_auth_new(&aopts, &c.auth, err) < 0)
+    return -1;
   struct sbd_registry_options ropts = {.insecure = (const char *const *)o->insecure,
-                                       .n_insecure = o->n_insecure};
+                                       .n_insecure = o->n_insecure,
+                                       .auth = c.auth,
+                                       .ca_file = o->ca_file,
+                                       .cert_dir = o->cert_dir,
+                                       .mirrors = (const char *const *)o->mirrors,
+                                       .n_mirrors = o->n_mirrors};
   if (sbd_registry_new(&ropts, &c.registry, err) < 0)
     return -1;
   c.src = (struct sbd_source){.platform = &c.platform, .registry = c.registry, .cache = c.cache};

@@ -150,6 +150,15 @@ static void *work(void *arg)
   return NULL;
 }
 
+static bool fetcher_cancelled(void *opaque)
+{
+  struct sbd_fetcher *f = opaque;
+  pthread_mutex_lock(&f->lock);
+  bool c = f->cancel;
+  pthread_mutex_unlock(&f->lock);
+  return c;
+}
+
 int sbd_fetcher_start(const struct sbd_source *src, const struct sbd_registry_options *ropts,
                       const struct sbd_fetch_item *items, size_t n, unsigned jobs,
                       struct sbd_fetcher **out, sbd_error_t *err)
@@ -157,6 +166,9 @@ int sbd_fetcher_start(const struct sbd_source *src, const struct sbd_registry_op
   struct sbd_fetcher *f = xcalloc(1, sizeof(*f));
   f->src = src;
   f->ropts = *ropts;
+  /* stopping the fetcher also stops a transfer, or a pause between tries */
+  f->ropts.cancelled = fetcher_cancelled;
+  f->ropts.cancel_opaque = f;
   f->n = n;
   f->items = xcalloc(n ? n : 1, sizeof(*f->items));
   for (size_t i = 0; i < n; i++) {

@@ -12,10 +12,12 @@
  * URL while following redirects, unless CURLOPT_UNRESTRICTED_AUTH is set; we
  * never set it, so a blob redirect to a CDN or object store carries no token.
  * tests/integration/t_registry.sh checks this against a real redirect. */
-#include "registry.h"
+#include "registry_internal.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
 #include <curl/curl.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -28,66 +30,18 @@
 #include "util.h"
 
 #define MANIFEST_MAX (4 * 1024 * 1024)
-#define TOKEN_RESPONSE_MAX (1024 * 1024)
-#define ERROR_BODY_MAX (64 * 1024)
+/* A request is given up after this many tries that brought no new bytes... */
+#define REGISTRY_TRIES 5
+/* ...or this many in all (a blob cut again and again, a little further each time). */
+#define REGISTRY_TRIES_MAX 20
+#define RETRY_FIRST_MS 500L
+/* The longest pause between tries, whatever Retry-After asks: CI jobs have deadlines. */
+#define RETRY_MAX_MS 30000L
 #define CONNECT_TIMEOUT_S 30L
 #define LOW_SPEED_TIME_S 60L
 #define MAX_REDIRECTS 10L
-/* The distribution token spec: assume 60 s when expires_in is absent or less. */
-#define TOKEN_MIN_TTL_S 60
-/* Refresh a little early so a token does not expire between check and use. */
-#define TOKEN_EXPIRY_MARGIN_S 10
 
-/* Per-host memory: an insecure host whose TLS handshake failed once is spoken
- * to over plain HTTP from then on. */
-struct registry_host {
-  char *name;
-  bool plain_http;
-  struct registry_host *next;
-};
-
-struct registry_token {
-  char *host;
-  char *scope;
-  char *value;
-  time_t expires; /* CLOCK_MONOTONIC seconds */
-  struct registry_token *next;
-};
-
-struct sbd_registry {
-  CURL *curl;
-  char *user_agent;
-  char **insecure;
-  size_t n_insecure;
-  struct registry_host *hosts;
-  struct registry_token *tokens;
-  char errbuf[CURL_ERROR_SIZE];
-};
-
-/* What one request is about, for the URL and for error messages. */
-struct registry_request {
-  const struct sbd_ref *ref;
-  const char *host;   /* where to connect: sbd_ref_registry_host() */
-  char *path;         /* "/v2/<repository>/manifests/<reference>" */
-  const char *what;   /* "manifest \"v2\"", "blob sha256:…" */
-  const char *accept; /* NULL: libcurl's default */
-};
-
-/* The last response of a transfer: the final one after redirects. */
-struct registry_response {
-  long status;
-  char *content_type;
-  char *challenge; /* WWW-Authenticate; the Bearer one when there are several */
-  struct sbd_buf body; /* the 2xx body when buffered; the error body otherwise */
-  size_t max_body;
-  bool too_large;
-  sbd_blob_sink sink; /* when set, 2xx bytes stream here instead of into body */
-  void *opaque;
-  sbd_error_t *sink_err;
-  bool sink_failed;
-};
-
-static time_t monotonic_now(void)
+time_t monotonic_now(void)
 {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -130,14 +84,74 @@ static bool insecure_entry_matches(const char *entry, const char *domain)
   return domain_host_len(domain) == elen && strncasecmp(entry, domain, elen) == 0;
 }
 
-/* "Insecure" hosts get HTTPS without verification, then plain HTTP. */
-static bool registry_domain_is_insecure(const struct sbd_registry *r, const char *domain)
+static struct registry_host *registry_host_get(struct sbd_registry *r, const char *name);
+
+/* Appends every .crt file in dir (sorted, so the order is the same each run). */
+static void ca_append_dir(struct sbd_buf *out, const char *dir)
 {
-  if (host_is_loopback(domain, domain_host_len(domain)))
-    return true;
+  struct dirent **names = NULL;
+  int n = scandir(dir, &names, NULL, alphasort);
+  for (int i = 0; i < n; i++) {
+    size_t len = strlen(names[i]->d_name);
+    if (len > 4 && strcmp(names[i]->d_name + len - 4, ".crt") == 0) {
+      cleanup_free char *path = xasprintf("%s/%s", dir, names[i]->d_name);
+      cleanup_free char *pem = NULL;
+      size_t pem_len = 0;
+      if (sbd_read_file(path, 1 << 20, &pem, &pem_len) == 0) {
+        sbd_buf_append(out, pem, pem_len);
+        sbd_buf_append(out, "\n", 1);
+      }
+    }
+    free(names[i]);
+  }
+  free(names);
+}
+
+/* The CAs to trust for host, loaded once: empty when nothing adds to the
+ * system's; else the system bundle followed by --ca-file and the host's
+ * certs.d certificates (libcurl takes one bundle, and a private CA must not
+ * cost the public ones). */
+const struct sbd_buf *registry_host_ca(struct sbd_registry *r, const char *host)
+{
+  struct registry_host *h = registry_host_get(r, host);
+  if (h->ca_loaded)
+    return &h->ca;
+  h->ca_loaded = true;
+  struct sbd_buf extra = {0};
+  if (r->ca_file.len > 0) {
+    sbd_buf_append(&extra, r->ca_file.data, r->ca_file.len);
+    sbd_buf_append(&extra, "\n", 1);
+  }
+  const char *defaults[] = {"/etc/containers/certs.d", "/etc/docker/certs.d"};
+  for (size_t i = 0; i < (r->cert_dir ? 1 : 2); i++) {
+    cleanup_free char *dir = xasprintf("%s/%s", r->cert_dir ? r->cert_dir : defaults[i], host);
+    ca_append_dir(&extra, dir);
+  }
+  if (extra.len == 0)
+    return &h->ca;
+  char *system = NULL;
+  curl_easy_getinfo(r->curl, CURLINFO_CAINFO, &system);
+  cleanup_free char *pem = NULL;
+  size_t pem_len = 0;
+  if (system && sbd_read_file(system, 16 << 20, &pem, &pem_len) == 0) {
+    sbd_buf_append(&h->ca, pem, pem_len);
+    sbd_buf_append(&h->ca, "\n", 1);
+  }
+  sbd_buf_append(&h->ca, extra.data, extra.len);
+  sbd_buf_free(&extra);
+  return &h->ca;
+}
+
+/* "Insecure" hosts get HTTPS without verification, then plain HTTP: those
+ * named with --insecure-registry, and loopback ones unless a CA is
+ * configured for them (then they are verified, as a test of the CA wants). */
+bool registry_domain_is_insecure(struct sbd_registry *r, const char *domain)
+{
   for (size_t i = 0; i < r->n_insecure; i++)
     if (insecure_entry_matches(r->insecure[i], domain))
       return true;
+  if (host_is_loopback(domain, domain_host_len(domain)))
+    return registry_host_ca(r, domain)->len == 0;
   return false;
 }
 
@@ -155,6 +169,35 @@ static struct registry_host *registry_host_get(struct sbd_registry *r, const cha
 
 /* --- life cycle -------------------------------------------------------------- */
 
+static int registry_load_ca_file(struct sbd_registry *r, const char *path, sbd_error_t *err)
+{
+  cleanup_free char *pem = NULL;
+  size_t len = 0;
+  if (sbd_read_file(path, 16 << 20, &pem, &len) < 0)
+    return sbd_error_set(err, SBD_EXIT_USAGE, errno, "cannot read --ca-file %s", path);
+  if (memmem(pem, len, "-----BEGIN CERTIFICATE-----", 27) == NULL)
+    return sbd_error_set(err, SBD_EXIT_USAGE, 0,
+                         "--ca-file %s holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                         path);
+  sbd_buf_append(&r->ca_file, pem, len);
+  return 0;
+}
+
+/* "https://mirror.gcr.io/", "http://10.0.0.5:5000", "mirror:5000" -> host[:port];
+ * a plain-HTTP mirror is also spoken to as an insecure registry. */
+static void registry_add_mirror(struct sbd_registry *r, const char *spec)
+{
+  bool plain = strncasecmp(spec, "http://", 7) == 0;
+  const char *host = plain ? spec + 7 : strncasecmp(spec, "https://", 8) == 0 ? spec + 8 : spec;
+  char *h = xstrndup(host, strcspn(host, "/"));
+  r->mirrors = xrealloc(r->mirrors, (r->n_mirrors + 1) * sizeof(*r->mirrors));
+  r->mirrors[r->n_mirrors++] = h;
+  if (plain) {
+    r->insecure = xrealloc(r->insecure, (r->n_insecure + 1) * sizeof(*r->insecure));
+    r->insecure[r->n_insecure++] = xstrdup(h);
+  }
+}
+
 int sbd_registry_new(const struct sbd_registry_options *opts, struct sbd_registry **out,
                      sbd_error_t *err)
 {
@@ -171,6 +214,18 @@ int sbd_registry_new(const struct sbd_registry_options *opts, struct sbd_registr
       r->insecure[i] = xstrdup(opts->insecure[i]);
     r->n_insecure = opts->n_insecure;
   }
+  if (opts) {
+    r->cancelled = opts->cancelled;
+    r->cancel_opaque = opts->cancel_opaque;
+    r->auth = opts->auth;
+    r->cert_dir = opts->cert_dir ? xstrdup(opts->cert_dir) : NULL;
+  }
+  if (opts && opts->ca_file && registry_load_ca_file(r, opts->ca_file, err) < 0) {
+    sbd_registry_free(r);
+    return -1;
+  }
+  for (size_t i = 0; opts && i < opts->n_mirrors; i++)
+    registry_add_mirror(r, opts->mirrors[i]);
   *out = r;
   return 0;
 }
@@ -187,6 +242,7 @@ void sbd_registry_free(struct sbd_registry *r)
     struct registry_host *h = r->hosts;
     r->hosts = h->next;
     free(h->name);
+    sbd_buf_free(&h->ca);
     free(h);
   }
   while (r->tokens) {
@@ -198,6 +254,11 @@ void sbd_registry_free(struct sbd_registry *r)
     free(t);
   }
   free(r->user_agent);
+  sbd_buf_free(&r->ca_file);
+  free(r->cert_dir);
+  for (size_t i = 0; i < r->n_mirrors; i++)
+    free(r->mirrors[i]);
+  free(r->mirrors);
   free(r);
 }
 
@@ -209,144 +270,9 @@ void sbd_fetched_manifest_free(struct sbd_fetched_manifest *m)
   m->media_type = NULL;
 }
 
-/* --- WWW-Authenticate (RFC 7235 auth-params) ----------------------------------- */
-
-static bool is_tchar(char c)
-{
-  return isalnum((unsigned char)c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-static const char *skip_ws(const char *p)
-{
-  while (*p == ' ' || *p == '\t')
-    p++;
-  return p;
-}
-
-static size_t token_len(const char *p)
-{
-  size_t n = 0;
-  while (is_tchar(p[n]))
-    n++;
-  return n;
-}
-
-/* A quoted-string starting at *p (on the opening quote); NULL if unterminated. */
-static char *parse_quoted(const char **p)
-{
-  struct sbd_buf b = {0};
-  const char *s = *p + 1;
-  for (; *s && *s != '"'; s++) {
-    if (*s == '\\' && s[1] != '\0')
-      s++;
-    sbd_buf_append(&b, s, 1);
-  }
-  if (*s != '"') {
-    sbd_buf_free(&b);
-    return NULL;
-  }
-  *p = s + 1;
-  return sbd_buf_cstr(&b);
-}
-
-/* Unquoted values are taken up to a comma or blank, more leniently than the
- * token grammar: some servers send realm=https://host/token unquoted. */
-static char *parse_bare(const char **p)
-{
-  size_t n = strcspn(*p, ", \t");
-  if (n == 0)
-    return NULL;
-  char *v = xstrndup(*p, n);
-  *p += n;
-  return v;
-}
-
-static void challenge_store(struct sbd_auth_challenge *c, const char *name, size_t n, char *value)
-{
-  char **slot = NULL;
-  if (n == 5 && strncasecmp(name, "realm", 5) == 0)
-    slot = &c->realm;
-  else if (n == 7 && strncasecmp(name, "service", 7) == 0)
-    slot = &c->service;
-  else if (n == 5 && strncasecmp(name, "scope", 5) == 0)
-    slot = &c->scope;
-  if (slot && *slot == NULL)
-    *slot = value; /* the first occurrence wins */
-  else
-    free(value);
-}
-
-static char *scheme_canonical(const char *p, size_t n)
-{
-  if (n == 6 && strncasecmp(p, "Bearer", 6) == 0)
-    return xstrdup("Bearer");
-  if (n == 5 && strncasecmp(p, "Basic", 5) == 0)
-    return xstrdup("Basic");
-  return xstrndup(p, n);
-}
-
-/* Parses the params after the scheme.  A bare token after a comma starts the
- * next challenge of a list: the first challenge ends there. */
-static int challenge_parse_params(const char *p, struct sbd_auth_challenge *c)
-{
-  bool after_comma = false;
-  for (;;) {
-    p = skip_ws(p);
-    if (*p == ',') {
-      p++;
-      after_comma = true;
-      continue;
-    }
-    if (*p == '\0')
-      return 0;
-    const char *name = p;
-    size_t n = token_len(p);
-    if (n == 0)
-      return -1;
-    p = skip_ws(p + n);
-    if (*p != '=')
-      return after_comma ? 0 : -1;
-    p = skip_ws(p + 1);
-    char *value = *p == '"' ? parse_quoted(&p) : parse_bare(&p);
-    if (value == NULL)
-      return -1;
-    challenge_store(c, name, n, value);
-    p = skip_ws(p);
-    if (*p != ',' && *p != '\0')
-      return -1;
-    after_comma = false;
-  }
-}
-
-int sbd_auth_challenge_parse(const char *header, struct sbd_auth_challenge *out)
-{
-  memset(out, 0, sizeof(*out));
-  if (header == NULL)
-    return -1;
-  const char *p = skip_ws(header);
-  size_t n = token_len(p);
-  if (n == 0 || (p[n] != '\0' && p[n] != ' ' && p[n] != '\t'))
-    return -1;
-  out->scheme = scheme_canonical(p, n);
-  if (challenge_parse_params(p + n, out) < 0) {
-    sbd_auth_challenge_free(out);
-    return -1;
-  }
-  return 0;
-}
-
-void sbd_auth_challenge_free(struct sbd_auth_challenge *c)
-{
-  free(c->scheme);
-  free(c->realm);
-  free(c->service);
-  free(c->scope);
-  memset(c, 0, sizeof(*c));
-}
-
 /* --- one HTTP transfer ------------------------------------------------------- */
 
-static void response_reset(struct registry_response *res)
+void response_reset(struct registry_response *res)
 {
   res->status = 0;
   free(res->content_type);
@@ -354,6 +280,33 @@ static void response_reset(struct registry_response *res)
   res->content_type = res->challenge = NULL;
   sbd_buf_free(&res->body);
   res->too_large = false;
+  res->retry_after = -1;
+  res->range_start = -1;
+  res->body_started = false;
+  res->skip = 0;
+  res->range_bad = false;
+}
+
+/* Retry-After: delay-seconds or an HTTP-date (RFC 9110 10.2.3); -1 if neither. */
+static long retry_after_parse(const char *v)
+{
+  char *end;
+  long s = strtol(v, &end, 10);
+  if (end != v && *end == '\0')
+    return s < 0 ? 0 : s;
+  time_t when = curl_getdate(v, NULL);
+  if (when < 0)
+    return -1;
+  time_t now = time(NULL);
+  return when > now ? (long)(when - now) : 0;
+}
+
+/* Content-Range: bytes START-END/TOTAL -> START, or -1. */
+static int64_t content_range_start(const char *v)
+{
+  if (strncasecmp(v, "bytes ", 6) != 0 || !isdigit((unsigned char)v[6]))
+    return -1;
+  return (int64_t)strtoll(v + 6, NULL, 10);
 }
 
 
@@ -384,6 +337,12 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *opaque)
   } else if ((v = header_value(line, len, "Content-Type")) != NULL) {
     free(res->content_type);
     res->content_type = v;
+  } else if ((v = header_value(line, len, "Retry-After")) != NULL) {
+    res->retry_after = retry_after_parse(v);
+    free(v);
+  } else if ((v = header_value(line, len, "Content-Range")) != NULL) {
+    res->range_start = content_range_start(v);
+    free(v);
   } else if ((v = header_value(line, len, "WWW-Authenticate")) != NULL) {
     if (res->challenge == NULL || strncasecmp(v, "Bearer", 6) == 0) {
       free(res->challenge);
@@ -401,9 +360,27 @@ static size_t on_body(char *data, size_t size, size_t nitems, void *opaque)
   size_t len = size * nitems;
   bool success = res->status >= 200 && res->status < 300;
   if (success && res->sink) {
-    if (res->sink(res->opaque, data, len, res->sink_err) < 0) {
-      res->sink_failed = true;
-      return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+    if (!res->body_started) {
+      /* A try after an interrupted one: a 206 continues where its range
+       * starts, a 200 from the beginning; either way, bytes already
+       * delivered are passed over (they are the same bytes: the digest,
+       * checked over the whole blob, would tell otherwise). */
+      res->body_started = true;
+      uint64_t from = res->status == 206 && res->range_start >= 0 ? (uint64_t)res->range_start : 0;
+      if (from > res->delivered) {
+        res->range_bad = true;
+        return 0;
+      }
+      res->skip = res->delivered - from;
+    }
+    size_t pass = res->skip < len ? (size_t)res->skip : len;
+    res->skip -= pass;
+    if (len > pass) {
+      if (res->sink(res->opaque, data + pass, len - pass, res->sink_err) < 0) {
+        res->sink_failed = true;
+        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+      }
+      res->delivered += len - pass;
     }
     return len;
   }
@@ -421,7 +398,15 @@ static size_t on_body(char *data, size_t size, size_t nitems, void *opaque)
   return len;
 }
 
-static void registry_setopt_common(struct sbd_registry *r, bool verify_tls)
+static int on_progress(void *opaque, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+  (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+  struct sbd_registry *r = opaque;
+  return r->cancelled(r->cancel_opaque) ? 1 : 0; /* 1: CURLE_ABORTED_BY_CALLBACK */
+}
+
+void registry_setopt_common(struct sbd_registry *r, const char *host, bool verify_tls)
 {
   CURL *c = r->curl;
   curl_easy_reset(c);
@@ -437,12 +422,22 @@ static void registry_setopt_common(struct sbd_registry *r, bool verify_tls)
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, LOW_SPEED_TIME_S);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, verify_tls ? 1L : 0L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, verify_tls ? 2L : 0L);
+  const struct sbd_buf *ca = registry_host_ca(r, host);
+  if (verify_tls && ca->len > 0) {
+    struct curl_blob blob = {.data = ca->data, .len = ca->len, .flags = CURL_BLOB_NOCOPY};
+    curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
+  }
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->errbuf);
+  if (r->cancelled) {
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, r);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  }
   r->errbuf[0] = '\0';
 }
 
 /* Where a GET goes and where its response lands. */
-static void registry_setopt_target(struct sbd_registry *r, const char *url,
+void registry_setopt_target(struct sbd_registry *r, const char *url,
                                    struct registry_response *res)
 {
   curl_easy_setopt(r->curl, CURLOPT_URL, url);
@@ -453,23 +448,31 @@ static void registry_setopt_target(struct sbd_registry *r, const char *url,
   curl_easy_setopt(r->curl, CURLOPT_WRITEDATA, res);
 }
 
-/* GETs url into res.  The bearer token, when given, goes in a custom header
+/* GETs url into res.  The Authorization, when given, goes in a custom header
  * that libcurl keeps from other hosts on redirects (see the top of the file). */
-static CURLcode registry_perform(struct sbd_registry *r, const char *url, const char *accept,
-                                 const char *token, bool verify_tls, struct registry_response *res)
+static CURLcode registry_perform(struct sbd_registry *r, const char *host, const char *url,
+                                 const char *accept,
+                                 const char *authorization, bool verify_tls,
+                                 struct registry_response *res)
 {
-  registry_setopt_common(r, verify_tls);
+  registry_setopt_common(r, host, verify_tls);
   struct curl_slist *headers = NULL;
   if (accept) {
     cleanup_free char *h = xasprintf("Accept: %s", accept);
     headers = curl_slist_append(headers, h);
   }
-  if (token) {
-    cleanup_free char *h = xasprintf("Authorization: Bearer %s", token);
+  if (authorization) {
+    cleanup_free char *h = xasprintf("Authorization: %s", authorization);
     headers = curl_slist_append(headers, h);
   }
   curl_easy_setopt(r->curl, CURLOPT_HTTPHEADER, headers);
   registry_setopt_target(r, url, res);
+  char range[32];
+  if (res->sink && res->delivered > 0) {
+    /* the rest of a blob a dropped connection interrupted */
+    snprintf(range, sizeof(range), "%llu-", (unsigned long long)res->delivered);
+    curl_easy_setopt(r->curl, CURLOPT_RANGE, range);
+  }
   CURLcode rc = curl_easy_perform(r->curl);
   curl_easy_setopt(r->curl, CURLOPT_HTTPHEADER, NULL);
   curl_slist_free_all(headers);
@@ -508,7 +511,7 @@ static bool curl_is_connect_failure(struct sbd_registry *r, CURLcode rc)
 }
 
 /* Why a transfer failed, in a few words. */
-static char *curl_reason(struct sbd_registry *r, CURLcode rc)
+char *curl_reason(struct sbd_registry *r, CURLcode rc)
 {
   if (rc == CURLE_COULDNT_RESOLVE_HOST)
     return xstrdup("Could not resolve host");
@@ -545,6 +548,9 @@ static char *curl_redirected_host(struct sbd_registry *r)
 static int registry_error_transport(struct sbd_registry *r, const struct registry_request *q,
                                     CURLcode rc, struct registry_response *res, sbd_error_t *err)
 {
+  if (rc == CURLE_ABORTED_BY_CALLBACK)
+    return sbd_error_set(err, SBD_EXIT_INTERRUPTED, 0, "registry %s: %s: cancelled", q->ref->domain,
+                         q->what);
   if (res->sink_failed)
     return sbd_error_set(err, SBD_EXIT_FAILURE, 0, "registry %s: repository %s: %s: the download was aborted",
                          q->ref->domain, q->ref->path, q->what);
@@ -611,209 +617,55 @@ static int registry_error_status(const struct registry_request *q,
                        p, q->what, res->status);
 }
 
-/* --- tokens -------------------------------------------------------------------- */
-
-static const char *auth_token_lookup(struct sbd_registry *r, const char *host, const char *scope)
-{
-  time_t now = monotonic_now();
-  for (struct registry_token *t = r->tokens; t; t = t->next)
-    if (strcmp(t->host, host) == 0 && strcmp(t->scope, scope) == 0 && t->expires > now)
-      return t->value;
-  return NULL;
-}
-
-static void auth_token_store(struct sbd_registry *r, const char *host, const char *scope,
-                             const char *value, long ttl)
-{
-  struct registry_token *t = NULL;
-  for (t = r->tokens; t; t = t->next)
-    if (strcmp(t->host, host) == 0 && strcmp(t->scope, scope) == 0)
-      break;
-  if (t == NULL) {
-    t = xcalloc(1, sizeof(*t));
-    t->host = xstrdup(host);
-    t->scope = xstrdup(scope);
-    t->next = r->tokens;
-    r->tokens = t;
-  }
-  free(t->value);
-  t->value = xstrdup(value);
-  t->expires = monotonic_now() + ttl - TOKEN_EXPIRY_MARGIN_S;
-}
-
-/* Credentials for a registry host.  None yet: sbdisk pulls anonymously.  When
- * credentials arrive (docker's config.json, a --creds flag) they are found
- * here, and auth_fetch_token already sends them to the token server as Basic
- * authentication, which is how the distribution token protocol takes them. */
-static bool auth_credentials_lookup(const struct sbd_registry *r, const char *domain,
-                                    const char **user, const char **secret)
-{
-  (void)r;
-  (void)domain;
-  *user = *secret = NULL;
-  return false;
-}
-
-/* realm?service=…&scope=…, the values URL-encoded. */
-static char *auth_token_url(CURL *curl, const struct sbd_auth_challenge *c, const char *scope,
-                            char **realm_host)
-{
-  CURLU *u = curl_url();
-  char *url = NULL, *host = NULL, *port = NULL;
-  if (curl_url_set(u, CURLUPART_URL, c->realm, 0) != CURLUE_OK) {
-    curl_url_cleanup(u);
-    return NULL;
-  }
-  const char *names[] = {"service", "scope"};
-  const char *values[] = {c->service, scope};
-  for (size_t i = 0; i < 2; i++) {
-    if (values[i] == NULL)
-      continue;
-    char *esc = curl_easy_escape(curl, values[i], 0);
-    cleanup_free char *param = xasprintf("%s=%s", names[i], esc);
-    curl_free(esc);
-    curl_url_set(u, CURLUPART_QUERY, param, CURLU_APPENDQUERY);
-  }
-  curl_url_get(u, CURLUPART_HOST, &host, 0);
-  curl_url_get(u, CURLUPART_PORT, &port, 0);
-  *realm_host = port ? xasprintf("%s:%s", host, port) : xstrdup(host ? host : "");
-  char *copy = NULL;
-  if (curl_url_get(u, CURLUPART_URL, &url, 0) == CURLUE_OK)
-    copy = xstrdup(url);
-  curl_free(url);
-  curl_free(host);
-  curl_free(port);
-  curl_url_cleanup(u);
-  return copy;
-}
-
-/* A token goes verbatim into a header line: refuse anything that could break it. */
-static bool token_is_safe(const char *t)
-{
-  if (*t == '\0')
-    return false;
-  for (; *t; t++)
-    if ((unsigned char)*t < 0x21 || (unsigned char)*t > 0x7e)
-      return false;
-  return true;
-}
-
-static int auth_parse_token_response(const struct registry_request *q, const char *realm,
-                                     const struct sbd_buf *body, char **token, long *ttl,
-                                     sbd_error_t *err)
-{
-  json_t *root = json_loadb(body->data ? body->data : "", body->len, 0, NULL);
-  const char *t = json_string_value(json_object_get(root, "token"));
-  if (t == NULL || *t == '\0')
-    t = json_string_value(json_object_get(root, "access_token"));
-  json_t *exp = json_object_get(root, "expires_in");
-  *ttl = json_is_integer(exp) ? (long)json_integer_value(exp) : 0;
-  if (*ttl < TOKEN_MIN_TTL_S)
-    *ttl = TOKEN_MIN_TTL_S;
-  *token = t && token_is_safe(t) ? xstrdup(t) : NULL;
-  json_decref(root);
-  if (*token == NULL)
-    return sbd_error_set(err, SBD_EXIT_REGISTRY, 0,
-                         "registry %s: repository %s: the token server %s answered without a "
-                         "usable token",
-                         q->ref->domain, q->ref->path, realm);
-  return 0;
-}
-
-/* GETs a token from the challenge's realm for scope. */
-static int auth_fetch_token(struct sbd_registry *r, const struct registry_request *q,
-                            const struct sbd_auth_challenge *c, const char *scope, char **token,
-                            long *ttl, sbd_error_t *err)
-{
-  const char *d = q->ref->domain, *p = q->ref->path;
-  cleanup_free char *realm_host = NULL;
-  cleanup_free char *url = auth_token_url(r->curl, c, scope, &realm_host);
-  if (url == NULL)
-    return sbd_error_set(err, SBD_EXIT_REGISTRY, 0,
-                         "registry %s sent a token realm that is not a URL: \"%s\"", d, c->realm);
-  bool verify = !registry_domain_is_insecure(r, realm_host);
-  struct registry_response res = {.max_body = TOKEN_RESPONSE_MAX};
-  const char *user, *secret;
-  registry_setopt_common(r, verify);
-  registry_setopt_target(r, url, &res);
-  if (auth_credentials_lookup(r, d, &user, &secret)) {
-    curl_easy_setopt(r->curl, CURLOPT_USERNAME, user);
-    curl_easy_setopt(r->curl, CURLOPT_PASSWORD, secret);
-  }
-  CURLcode rc = curl_easy_perform(r->curl);
-  int ret = 0;
-  if (rc != CURLE_OK) {
-    cleanup_free char *reason = curl_reason(r, rc);
-    ret = sbd_error_set(err, SBD_EXIT_REGISTRY, 0,
-                        "registry %s: cannot get a token from %s: %s", d, c->realm, reason);
-  } else if (res.status == 401 || res.status == 403) {
-    ret = sbd_error_set(err, SBD_EXIT_REGISTRY, 0,
-                        "registry %s: repository %s: access denied: the token server %s refused "
-                        "an anonymous token for \"%s\" (HTTP %ld)",
-                        d, p, c->realm, scope, res.status);
-  } else if (res.status < 200 || res.status >= 300) {
-    ret = sbd_error_set(err, SBD_EXIT_REGISTRY, 0,
-                        "registry %s: the token server %s answered HTTP %ld", d, c->realm,
-                        res.status);
-  } else {
-    ret = auth_parse_token_response(q, c->realm, &res.body, token, ttl, err);
-  }
-  response_reset(&res); /* frees what it holds */
-  return ret;
-}
-
-/* Answers a 401: a Bearer challenge gets a fresh token, cached under the
- * scope we ask for; anything else is an error naming what is required. */
-static int auth_answer_challenge(struct sbd_registry *r, const struct registry_request *q,
-                                 const char *header, const char *scope, char **token,
-                                 sbd_error_t *err)
-{
-  const char *d = q->ref->domain, *p = q->ref->path;
-  if (header == NULL)
-    return sbd_error_set(err, SBD_EXIT_REGISTRY, 0,
-                         "registry %s: repository %s: access denied (HTTP 401 without an "
-                         "authentication challenge)",
-                         d, p);
-  struct sbd_auth_challenge c;
-  if (sbd_auth_challenge_parse(header, &c) < 0)
-    return sbd_error_set(err, SBD_EXIT_REGISTRY, 0,
-                         "registry %s sent an authentication challenge sbdisk cannot parse: %s",
-                         d, header);
-  int ret = 0;
-  long ttl = 0;
-  if (strcmp(c.scheme, "Basic") == 0)
-    ret = sbd_error_set(err, SBD_EXIT_REGISTRY, 0,
-                        "registry %s: repository %s: authentication required: the registry asks "
-                        "for a user name and password (Basic), and none are configured",
-                        d, p);
-  else if (strcmp(c.scheme, "Bearer") != 0)
-    ret = sbd_error_set(err, SBD_EXIT_REGISTRY, 0,
-                        "registry %s asks for \"%s\" authentication, which sbdisk does not speak",
-                        d, c.scheme);
-  else if (c.realm == NULL)
-    ret = sbd_error_set(err, SBD_EXIT_REGISTRY, 0,
-                        "registry %s sent a Bearer challenge without a realm", d);
-  else
-    ret = auth_fetch_token(r, q, &c, c.scope ? c.scope : scope, token, &ttl, err);
-  if (ret == 0)
-    auth_token_store(r, q->host, scope, *token, ttl);
-  sbd_auth_challenge_free(&c);
-  return ret;
-}
-
 /* --- requests ------------------------------------------------------------------- */
 
+/* Whether a transport failure may go away if the request is sent again: a
+ * connection dropped or stalled mid-transfer.  Not a host that cannot be
+ * found or reached at all, nor a TLS failure: those fail at once, clearly. */
+static bool transport_is_retryable(struct sbd_registry *r, CURLcode rc,
+                                   const struct registry_response *res)
+{
+  if (res->sink_failed || res->too_large || res->range_bad)
+    return false;
+  switch (rc) {
+  case CURLE_PARTIAL_FILE:
+  case CURLE_RECV_ERROR:
+  case CURLE_SEND_ERROR:
+  case CURLE_GOT_NOTHING:
+  case CURLE_HTTP2:
+  case CURLE_HTTP2_STREAM:
+    return true;
+  case CURLE_OPERATION_TIMEDOUT:
+    return !curl_is_connect_failure(r, rc);
+  default:
+    return false;
+  }
+}
+
+/* Answers the registry gives when it is overloaded or briefly broken. */
+static bool status_is_retryable(long status)
+{
+  return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 ||
+         status == 504;
+}
+
 /* One GET to the registry: HTTPS, or for an insecure host HTTPS without
- * verification and, if the TLS handshake fails, plain HTTP from then on. */
+ * verification and, if the TLS handshake fails, plain HTTP from then on.
+ * Returns 0 when a response arrived (any status); on a transport failure,
+ * -1 with *retryable telling whether sending again may help. */
 static int registry_send(struct sbd_registry *r, const struct registry_request *q,
-                         const char *token, struct registry_response *res, sbd_error_t *err)
+                         const char *authorization, struct registry_response *res, bool *retryable,
+                         sbd_error_t *err)
 {
   struct registry_host *h = registry_host_get(r, q->host);
-  bool insecure = registry_domain_is_insecure(r, q->ref->domain);
+  /* a mirror is judged by its own name */
+  bool mirror = strcmp(q->host, sbd_ref_registry_host(q->ref)) != 0;
+  bool insecure = registry_domain_is_insecure(r, mirror ? q->host : q->ref->domain);
+  *retryable = false;
   for (;;) {
     cleanup_free char *url =
         xasprintf("%s://%s%s", h->plain_http ? "http" : "https", q->host, q->path);
-    CURLcode rc = registry_perform(r, url, q->accept, token, !insecure, res);
+    CURLcode rc = registry_perform(r, q->host, url, q->accept, authorization, !insecure, res);
     if (rc == CURLE_OK)
       return 0;
     if (insecure && !h->plain_http && curl_is_tls_failure(rc)) {
@@ -821,25 +673,116 @@ static int registry_send(struct sbd_registry *r, const struct registry_request *
       response_reset(res);
       continue;
     }
+    *retryable = transport_is_retryable(r, rc, res);
     return registry_error_transport(r, q, rc, res, err);
   }
 }
 
+/* Sleeps ms milliseconds in short naps, waking early when the caller cancels. */
+static bool registry_wait(struct sbd_registry *r, long ms)
+{
+  while (ms > 0) {
+    if (r->cancelled && r->cancelled(r->cancel_opaque))
+      return false;
+    long nap = ms < 100 ? ms : 100;
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = nap * 1000000L};
+    nanosleep(&ts, NULL);
+    ms -= nap;
+  }
+  return !(r->cancelled && r->cancelled(r->cancel_opaque));
+}
+
+/* Says how many tries a final failure took, after the reason. */
+static void error_note_tries(sbd_error_t *err, int tries)
+{
+  if (err == NULL || *err == NULL || tries < 2)
+    return;
+  int code = sbd_error_exit_code(*err);
+  cleanup_free char *msg = xstrdup((*err)->msg);
+  sbd_error_free(err);
+  sbd_error_set(err, code, 0, "%s (gave up after %d tries)", msg, tries);
+}
+
 /* Sends q with a cached token if there is one; on 401, answers the challenge
- * and retries once.  The caller judges the final status. */
+ * and sends it again.  A dropped connection or an answer like 503 or 429 is
+ * retried after a pause (the server's Retry-After, else 0.5 s doubling),
+ * up to REGISTRY_TRIES tries that make no progress; a blob download that
+ * was cut resumes with a Range request.  The caller judges the final status. */
 static int registry_request(struct sbd_registry *r, const struct registry_request *q,
                             struct registry_response *res, sbd_error_t *err)
 {
   cleanup_free char *scope = xasprintf("repository:%s:pull", q->ref->path);
-  if (registry_send(r, q, auth_token_lookup(r, q->host, scope), res, err) < 0)
-    return -1;
-  if (res->status != 401)
-    return 0;
-  cleanup_free char *token = NULL;
-  if (auth_answer_challenge(r, q, res->challenge, scope, &token, err) < 0)
-    return -1;
-  response_reset(res);
-  return registry_send(r, q, token, res, err);
+  int failures = 0;
+  for (int tries = 1;; tries++) {
+    uint64_t before = res->delivered;
+    bool retryable = false;
+    int ret = registry_send(r, q, auth_token_lookup(r, q->host, scope), res, &retryable, err);
+    if (ret == 0 && res->status == 401) {
+      cleanup_free char *authorization = NULL;
+      cleanup_free char *source = NULL;
+      if (auth_answer_challenge(r, q, res->challenge, scope, &authorization, &source, err) < 0)
+        return -1;
+      response_reset(res);
+      ret = registry_send(r, q, authorization, res, &retryable, err);
+      if (ret == 0 && (res->status == 401 || res->status == 403) && source)
+        return sbd_error_set(err, SBD_EXIT_REGISTRY, 0,
+                             "registry %s: repository %s: access denied (HTTP %ld) with the "
+                             "credentials from %s",
+                             q->ref->domain, q->ref->path, res->status, source);
+    }
+    if (ret == 0 && !status_is_retryable(res->status))
+      return 0;
+    if (ret < 0 && !retryable) {
+      error_note_tries(err, tries);
+      return -1;
+    }
+    if (res->delivered == before)
+      failures++;
+    if (failures >= REGISTRY_TRIES || tries >= REGISTRY_TRIES_MAX) {
+      if (ret == 0) {
+        ret = registry_error_status(q, res, err);
+        response_reset(res);
+      }
+      error_note_tries(err, tries);
+      return -1;
+    }
+    /* a try that brought new bytes is followed at once (the next resumes it) */
+    long ms = res->retry_after >= 0 ? res->retry_after * 1000
+              : failures == 0       ? 0
+                                    : RETRY_FIRST_MS << (failures - 1);
+    if (ms > RETRY_MAX_MS)
+      ms = RETRY_MAX_MS;
+    if (ret < 0)
+      sbd_error_free(err);
+    response_reset(res);
+    if (!registry_wait(r, ms))
+      return sbd_error_set(err, SBD_EXIT_INTERRUPTED, 0, "registry %s: %s: cancelled",
+                           q->ref->domain, q->what);
+  }
+}
+
+/* docker.io through its mirrors first: the first that answers 2xx wins;
+ * any other outcome (unreachable, 404, refused...) moves on, and docker.io
+ * itself is asked last.  A blob a mirror delivered in part is completed
+ * from the next with a Range request: the bytes are the same blob's. */
+static int registry_request_mirrored(struct sbd_registry *r, const struct registry_request *q,
+                                     struct registry_response *res, sbd_error_t *err)
+{
+  if (strcmp(q->ref->domain, "docker.io") == 0) {
+    for (size_t i = 0; i < r->n_mirrors; i++) {
+      struct registry_request mq = *q;
+      mq.host = r->mirrors[i];
+      sbd_error_t merr = NULL;
+      int ret = registry_request(r, &mq, res, &merr);
+      if (ret == 0 && res->status >= 200 && res->status < 300)
+        return 0;
+      sbd_error_free(&merr);
+      if (res->sink_failed) /* our side gave up, not the mirror */
+        return registry_error_transport(r, q, CURLE_WRITE_ERROR, res, err);
+      response_reset(res);
+    }
+  }
+  return registry_request(r, q, res, err);
 }
 
 static bool reference_is_valid(const char *reference)
@@ -892,7 +835,7 @@ int sbd_registry_get_manifest(struct sbd_registry *r, const struct sbd_ref *ref,
                                .what = what,
                                .accept = SBD_MANIFEST_ACCEPT};
   struct registry_response res = {.max_body = MANIFEST_MAX};
-  int ret = registry_request(r, &q, &res, err);
+  int ret = registry_request_mirrored(r, &q, &res, err);
   if (ret == 0 && (res.status < 200 || res.status >= 300))
     ret = registry_error_status(&q, &res, err);
   if (ret == 0) {
@@ -922,7 +865,7 @@ int sbd_registry_get_blob(struct sbd_registry *r, const struct sbd_ref *ref, con
                                .path = xasprintf("/v2/%s/blobs/%s", ref->path, digest),
                                .what = what};
   struct registry_response res = {.sink = sink, .opaque = opaque, .sink_err = err};
-  int ret = registry_request(r, &q, &res, err);
+  int ret = registry_request_mirrored(r, &q, &res, err);
   if (ret == 0 && (res.status < 200 || res.status >= 300))
     ret = registry_error_status(&q, &res, err);
   free(q.path);

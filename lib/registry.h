@@ -4,9 +4,11 @@
 #ifndef SBD_REGISTRY_H
 #define SBD_REGISTRY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "digest.h"
 #include "error.h"
 #include "ref.h"
@@ -18,10 +20,29 @@ struct sbd_registry_options {
   const char *const *insecure;
   size_t n_insecure;
   const char *user_agent; /* NULL: "sbdisk/<version>" */
+  /* Polled during transfers and the pauses between tries: returning true
+   * ends the request with SBD_EXIT_INTERRUPTED.  Optional. */
+  bool (*cancelled)(void *opaque);
+  void *cancel_opaque;
+  /* Where credentials come from (lib/auth.h); shared by every client made
+   * with these options, not owned.  NULL: anonymous only. */
+  struct sbd_auth *auth;
+  /* Certificate authorities trusted besides the system's: a PEM file for
+   * every registry, and the .crt files in DIR/HOST[:PORT] per registry (docker's
+   * certs.d convention; NULL: /etc/containers/certs.d and
+   * /etc/docker/certs.d).  A loopback registry with such a CA is verified
+   * like any other rather than spoken to insecurely. */
+  const char *ca_file;
+  const char *cert_dir;
+  /* Mirrors tried first for docker.io images (HOST[:PORT], or an
+   * http:// or https:// URL); docker.io itself when they fail. */
+  const char *const *mirrors;
+  size_t n_mirrors;
 };
 
 struct sbd_registry;
 
+/* Fails (SBD_EXIT_USAGE) when ca_file cannot be read or holds no certificate. */
 int sbd_registry_new(const struct sbd_registry_options *opts, struct sbd_registry **out,
                      sbd_error_t *err);
 void sbd_registry_free(struct sbd_registry *r);
@@ -46,7 +67,9 @@ int sbd_registry_get_manifest(struct sbd_registry *r, const struct sbd_ref *ref,
 typedef int (*sbd_blob_sink)(void *opaque, const void *data, size_t len, sbd_error_t *err);
 
 /* GET /v2/<path>/blobs/<digest>, following redirects (without forwarding the
- * registry's Authorization to another host). */
+ * registry's Authorization to another host).  A transfer cut short resumes
+ * with a Range request; sink sees every byte of the blob exactly once, in
+ * order, whatever the retries. */
 int sbd_registry_get_blob(struct sbd_registry *r, const struct sbd_ref *ref, const char *digest,
                           sbd_blob_sink sink, void *opaque, sbd_error_t *err);
 

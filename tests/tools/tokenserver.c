@@ -10,6 +10,9 @@
  *     issuer, the audience (the service) and nbf/exp.  --deny REPO answers 401
  *     to any request naming REPO; --no-access REPO grants a token whose access
  *     list leaves REPO out (what public registries do for private images).
+ *     --basic USER:PASSWORD grants tokens only to requests that authenticate
+ *     as that user (Basic), as a private registry's token server does; 401
+ *     otherwise.
  *
  *   tokenserver --port N --files DIR [--log FILE]
  *     Serves GET/HEAD /PATH from DIR: the target of the registry's `redirect`
@@ -52,6 +55,7 @@ struct server {
   const char *service;
   const char **deny, **no_access;
   size_t n_deny, n_no_access;
+  char *basic; /* "Basic base64(user:password)" required for a token, or NULL */
   FILE *log;
 };
 
@@ -59,6 +63,7 @@ struct request {
   char method[8];
   char target[4096];
   bool authorization;
+  char authorization_value[1024];
 };
 
 /* --- encoding ------------------------------------------------------------------ */
@@ -213,7 +218,7 @@ static void respond_json(int fd, int status, const char *reason, json_t *j)
   free(text);
 }
 
-static void serve_token(const struct server *s, int fd, const char *query)
+static void serve_token(const struct server *s, int fd, const char *query, const char *auth)
 {
   json_t *scopes = query_scopes(query);
   json_t *access = json_array();
@@ -230,7 +235,12 @@ static void serve_token(const struct server *s, int fd, const char *query)
       json_array_append(access, a);
     json_decref(a);
   }
-  if (denied) {
+  if (s->basic && strcmp(auth, s->basic) != 0) {
+    json_t *e = json_pack("{s:[{s:s,s:s}]}", "errors", "code", "UNAUTHORIZED", "message",
+                          "authentication required");
+    respond_json(fd, 401, "Unauthorized", e);
+    json_decref(e);
+  } else if (denied) {
     json_t *e = json_pack("{s:[{s:s,s:s}]}", "errors", "code", "UNAUTHORIZED", "message",
                           "access to the requested resource is not authorized");
     respond_json(fd, 401, "Unauthorized", e);
@@ -288,9 +298,19 @@ static bool request_read(int fd, struct request *rq)
   if (sscanf(buf, "%7s %4095s HTTP/1.%*c", rq->method, rq->target) != 2)
     return false;
   rq->authorization = false;
+  rq->authorization_value[0] = '\0';
   for (char *line = strstr(buf, "\r\n"); line; line = strstr(line + 2, "\r\n"))
-    if (strncasecmp(line + 2, "Authorization:", 14) == 0)
+    if (strncasecmp(line + 2, "Authorization:", 14) == 0) {
       rq->authorization = true;
+      const char *v = line + 2 + 14;
+      while (*v == ' ')
+        v++;
+      size_t n = strcspn(v, "\r\n");
+      if (n < sizeof(rq->authorization_value)) {
+        memcpy(rq->authorization_value, v, n);
+        rq->authorization_value[n] = '\0';
+      }
+    }
   return true;
 }
 
@@ -307,7 +327,7 @@ static void serve_one(const struct server *s, int fd)
   if (s->files && (strcmp(rq.method, "GET") == 0 || strcmp(rq.method, "HEAD") == 0))
     serve_file(s, fd, &rq);
   else if (!s->files && strcmp(rq.method, "GET") == 0 && strncmp(rq.target, "/token?", 7) == 0)
-    serve_token(s, fd, rq.target + 7);
+    serve_token(s, fd, rq.target + 7, rq.authorization_value);
   else
     respond(fd, 404, "Not Found", "text/plain", "not found\n", 10, false);
 }
@@ -364,7 +384,8 @@ static int load_signer(struct server *s, const char *key_path, const char *cert_
 
 static const char usage[] =
     "usage: tokenserver --port N --key KEY --cert CERT --issuer ISS --service SVC\n"
-    "                   [--deny REPO]... [--no-access REPO]... [--log FILE]\n"
+    "                   [--deny REPO]... [--no-access REPO]... [--basic USER:PASSWORD]\n"
+    "                   [--log FILE]\n"
     "       tokenserver --port N --files DIR [--log FILE]\n";
 
 int main(int argc, char **argv)
@@ -374,7 +395,8 @@ int main(int argc, char **argv)
       {"cert", required_argument, NULL, 'c'},   {"issuer", required_argument, NULL, 'i'},
       {"service", required_argument, NULL, 's'}, {"deny", required_argument, NULL, 'd'},
       {"no-access", required_argument, NULL, 'n'}, {"files", required_argument, NULL, 'f'},
-      {"log", required_argument, NULL, 'l'},    {NULL, 0, NULL, 0}};
+      {"log", required_argument, NULL, 'l'},    {"basic", required_argument, NULL, 'b'},
+      {NULL, 0, NULL, 0}};
   struct server s = {0};
   const char *key = NULL, *cert = NULL, *log = NULL;
   s.deny = xcalloc((size_t)argc, sizeof(*s.deny));
@@ -391,6 +413,11 @@ int main(int argc, char **argv)
     case 'n': s.no_access[s.n_no_access++] = optarg; break;
     case 'f': s.files = optarg; break;
     case 'l': log = optarg; break;
+    case 'b': {
+      cleanup_free char *b64 = base64_std((const unsigned char *)optarg, strlen(optarg));
+      s.basic = xasprintf("Basic %s", b64);
+      break;
+    }
     default: fputs(usage, stderr); return 2;
     }
   }

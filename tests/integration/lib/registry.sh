@@ -153,3 +153,44 @@ registry_start_tls() {
 YML
   _registry_serve "$dir" "$port"
 }
+
+# tls_make_ca DIR: a throw-away CA (DIR/ca.crt) and a certificate for
+# 127.0.0.1 and localhost it signed (DIR/tls.crt, DIR/tls.key).
+tls_make_ca() {
+  local dir=$1
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=sbdisk test CA" \
+    -keyout "$dir/ca.key" -out "$dir/ca.crt" >/dev/null 2>&1 &&
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$dir/tls.key" -out "$dir/tls.csr" >/dev/null 2>&1 &&
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' > "$dir/ext.cnf" &&
+  openssl x509 -req -in "$dir/tls.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+    -days 2 -extfile "$dir/ext.cnf" -out "$dir/tls.crt" >/dev/null 2>&1
+}
+
+# registry_start_htpasswd_tls USER PASSWORD: a registry on HTTPS only, its
+# certificate from a throw-away CA (exported as REGISTRY_CA), that lets in
+# USER with PASSWORD (htpasswd, bcrypt) and nobody else.  Exports REGISTRY.
+registry_start_htpasswd_tls() {
+  command -v docker-registry >/dev/null || { echo "docker-registry not installed" >&2; return 1; }
+  local user=$1 pass=$2 port dir hash
+  dir=$(mktemp -d "$T/registry.XXXXXX")
+  tls_make_ca "$dir" || { echo "openssl could not make the test CA" >&2; return 1; }
+  hash=$(python3 -W ignore -c 'import crypt, sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))' "$pass") ||
+    { echo "python3 could not make a bcrypt hash" >&2; return 1; }
+  printf '%s:%s\n' "$user" "$hash" > "$dir/htpasswd"
+  port=$(free_port) || return 1
+  _registry_config "$dir" "$port"
+  # tls: continues the http: section _registry_config ends with
+  cat >> "$dir/config.yml" <<YML
+  tls:
+    certificate: $dir/tls.crt
+    key: $dir/tls.key
+auth:
+  htpasswd:
+    realm: sbdisk-test
+    path: $dir/htpasswd
+YML
+  REGISTRY_CA=$dir/ca.crt
+  export REGISTRY_CA
+  _registry_serve "$dir" "$port"
+}
