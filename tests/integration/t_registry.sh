@@ -130,10 +130,11 @@ expect_error "token: token without access" 3 \
   "registry $tok: repository test/private: access denied (HTTP 401): the repository does not exist or needs credentials" \
   regfetch manifest "$tok/test/private:v1"
 
-# --- Basic challenges: no credentials yet, so a clear refusal -----------------------
+# --- Basic challenges without credentials: a clear refusal that says where
+# credentials go (t_auth.sh tests them being sent) ---------------------------------
 registry_start_basic || { fail "basic registry start" "see above"; exit 1; }
 expect_error "basic: authentication required" 3 \
-  "registry $REGISTRY: repository test/x: authentication required: the registry asks for a user name and password (Basic), and none are configured" \
+  "registry $REGISTRY: repository test/x: authentication required: the registry asks for a user name and password (Basic), and none are configured (see --auth-file, --username)" \
   regfetch manifest "$REGISTRY/test/x:v1"
 
 # --- HTTPS with a self-signed certificate: loopback is insecure, so no
