@@ -91,6 +91,16 @@ static int download(struct sbd_fetcher *f, struct sbd_registry *reg, struct item
   return sbd_cache_writer_commit(s.w, err);
 }
 
+/* Publishes where item's finished blob is: readers look at it under the lock. */
+static void item_set_path(struct sbd_fetcher *f, struct item *it, char *path, bool cached)
+{
+  pthread_mutex_lock(&f->lock);
+  free(it->path);
+  it->path = path;
+  it->cached = cached;
+  pthread_mutex_unlock(&f->lock);
+}
+
 /* Finds the blob in the layout or the cache, else downloads it. */
 static int fetch_one(struct sbd_fetcher *f, struct sbd_registry **reg, struct item *it,
                      sbd_error_t *err)
@@ -99,9 +109,10 @@ static int fetch_one(struct sbd_fetcher *f, struct sbd_registry **reg, struct it
   const struct sbd_layer_desc *l = &img->layers[it->layer];
   if (sbd_ref_is_oci_layout(&img->ref)) {
     bool cached;
-    if (sbd_image_fetch_layer(f->src, img, it->layer, NULL, NULL, &it->path, &cached, err) < 0)
+    char *path = NULL;
+    if (sbd_image_fetch_layer(f->src, img, it->layer, NULL, NULL, &path, &cached, err) < 0)
       return -1;
-    it->cached = true;
+    item_set_path(f, it, path, true);
     return 0;
   }
   if (sbd_cache_contains(f->src->cache, l->digest, l->size)) {
@@ -109,8 +120,7 @@ static int fetch_one(struct sbd_fetcher *f, struct sbd_registry **reg, struct it
     if (sbd_cache_verify(f->src->cache, l->digest, &ok, err) < 0)
       return -1;
     if (ok) {
-      it->cached = true;
-      it->path = sbd_cache_path(f->src->cache, l->digest);
+      item_set_path(f, it, sbd_cache_path(f->src->cache, l->digest), true);
       return 0;
     }
   }
@@ -118,7 +128,7 @@ static int fetch_one(struct sbd_fetcher *f, struct sbd_registry **reg, struct it
     return -1;
   if (download(f, *reg, it, err) < 0)
     return -1;
-  it->path = sbd_cache_path(f->src->cache, l->digest);
+  item_set_path(f, it, sbd_cache_path(f->src->cache, l->digest), false);
   return 0;
 }
 
