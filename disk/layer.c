@@ -574,7 +574,10 @@ static int apply_entry(struct applier *a, struct archive *ar, struct archive_ent
     return -1;
 
   if (type == AE_IFDIR && !hardlink) {
-    a->dir_times = xrealloc(a->dir_times, (a->n_dir_times + 1) * sizeof(*a->dir_times));
+    if (a->n_dir_times == a->cap_dir_times) { /* doubling: a layer may hold 100,000s */
+      a->cap_dir_times = a->cap_dir_times ? 2 * a->cap_dir_times : 64;
+      a->dir_times = xrealloc(a->dir_times, a->cap_dir_times * sizeof(*a->dir_times));
+    }
     a->dir_times[a->n_dir_times++] =
         (struct dir_time){.name = xstrdup(name), .atime = h.atime, .mtime = h.mtime};
   }

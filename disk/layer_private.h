@@ -37,7 +37,7 @@ struct applier {
   struct sbd_time now;
   struct sbd_strset unpacked;
   struct dir_time *dir_times;
-  size_t n_dir_times;
+  size_t n_dir_times, cap_dir_times;
   struct sbd_hasher *hasher; /* file md5s, on their own thread */
   char *buf;
   struct sbd_layer_result *r;
