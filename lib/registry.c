@@ -747,7 +747,9 @@ static int registry_request(struct sbd_registry *r, const struct registry_reques
       return -1;
     }
     /* a try that brought new bytes is followed at once (the next resumes it) */
-    long ms = res->retry_after >= 0 ? res->retry_after * 1000
+    long ms = res->retry_after >= 0 ? (res->retry_after > RETRY_MAX_MS / 1000
+                                            ? RETRY_MAX_MS
+                                            : res->retry_after * 1000)
               : failures == 0       ? 0
                                     : RETRY_FIRST_MS << (failures - 1);
     if (ms > RETRY_MAX_MS)
