@@ -406,7 +406,7 @@ static int on_progress(void *opaque, curl_off_t dltotal, curl_off_t dlnow, curl_
   return r->cancelled(r->cancel_opaque) ? 1 : 0; /* 1: CURLE_ABORTED_BY_CALLBACK */
 }
 
-void registry_setopt_common(struct sbd_registry *r, const char *host, bool verify_tls)
+void registry_setopt_common(struct sbd_registry *r, const char *name, bool verify_tls)
 {
   CURL *c = r->curl;
   curl_easy_reset(c);
@@ -422,7 +422,7 @@ void registry_setopt_common(struct sbd_registry *r, const char *host, bool verif
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, LOW_SPEED_TIME_S);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, verify_tls ? 1L : 0L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, verify_tls ? 2L : 0L);
-  const struct sbd_buf *ca = registry_host_ca(r, host);
+  const struct sbd_buf *ca = registry_host_ca(r, name);
   if (verify_tls && ca->len > 0) {
     struct curl_blob blob = {.data = ca->data, .len = ca->len, .flags = CURL_BLOB_NOCOPY};
     curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
@@ -450,12 +450,12 @@ void registry_setopt_target(struct sbd_registry *r, const char *url,
 
 /* GETs url into res.  The Authorization, when given, goes in a custom header
  * that libcurl keeps from other hosts on redirects (see the top of the file). */
-static CURLcode registry_perform(struct sbd_registry *r, const char *host, const char *url,
+static CURLcode registry_perform(struct sbd_registry *r, const char *name, const char *url,
                                  const char *accept,
                                  const char *authorization, bool verify_tls,
                                  struct registry_response *res)
 {
-  registry_setopt_common(r, host, verify_tls);
+  registry_setopt_common(r, name, verify_tls);
   struct curl_slist *headers = NULL;
   if (accept) {
     cleanup_free char *h = xasprintf("Accept: %s", accept);
@@ -565,7 +565,7 @@ static int registry_error_transport(struct sbd_registry *r, const struct registr
                          "cannot connect to %s, where registry %s redirected %s: %s", elsewhere,
                          q->ref->domain, q->what, reason);
   if (curl_is_connect_failure(r, rc)) {
-    const char *hint = curl_is_tls_failure(rc) && !registry_domain_is_insecure(r, q->ref->domain)
+    const char *hint = curl_is_tls_failure(rc) && !registry_domain_is_insecure(r, q->name)
                            ? " (for a private registry with a self-signed certificate, pass "
                              "--insecure-registry)"
                            : "";
@@ -658,14 +658,12 @@ static int registry_send(struct sbd_registry *r, const struct registry_request *
                          sbd_error_t *err)
 {
   struct registry_host *h = registry_host_get(r, q->host);
-  /* a mirror is judged by its own name */
-  bool mirror = strcmp(q->host, sbd_ref_registry_host(q->ref)) != 0;
-  bool insecure = registry_domain_is_insecure(r, mirror ? q->host : q->ref->domain);
+  bool insecure = registry_domain_is_insecure(r, q->name);
   *retryable = false;
   for (;;) {
     cleanup_free char *url =
         xasprintf("%s://%s%s", h->plain_http ? "http" : "https", q->host, q->path);
-    CURLcode rc = registry_perform(r, q->host, url, q->accept, authorization, !insecure, res);
+    CURLcode rc = registry_perform(r, q->name, url, q->accept, authorization, !insecure, res);
     if (rc == CURLE_OK)
       return 0;
     if (insecure && !h->plain_http && curl_is_tls_failure(rc)) {
@@ -773,7 +771,7 @@ static int registry_request_mirrored(struct sbd_registry *r, const struct regist
   if (strcmp(q->ref->domain, "docker.io") == 0) {
     for (size_t i = 0; i < r->n_mirrors; i++) {
       struct registry_request mq = *q;
-      mq.host = r->mirrors[i];
+      mq.host = mq.name = r->mirrors[i];
       sbd_error_t merr = NULL;
       int ret = registry_request(r, &mq, res, &merr);
       if (ret == 0 && res->status >= 200 && res->status < 300)
@@ -833,6 +831,7 @@ int sbd_registry_get_manifest(struct sbd_registry *r, const struct sbd_ref *ref,
   cleanup_free char *what = xasprintf("manifest \"%s\"", reference);
   struct registry_request q = {.ref = ref,
                                .host = sbd_ref_registry_host(ref),
+                               .name = ref->domain,
                                .path = xasprintf("/v2/%s/manifests/%s", ref->path, reference),
                                .what = what,
                                .accept = SBD_MANIFEST_ACCEPT};
@@ -864,6 +863,7 @@ int sbd_registry_get_blob(struct sbd_registry *r, const struct sbd_ref *ref, con
   cleanup_free char *what = xasprintf("blob %s", digest);
   struct registry_request q = {.ref = ref,
                                .host = sbd_ref_registry_host(ref),
+                               .name = ref->domain,
                                .path = xasprintf("/v2/%s/blobs/%s", ref->path, digest),
                                .what = what};
   struct registry_response res = {.sink = sink, .opaque = opaque, .sink_err = err};

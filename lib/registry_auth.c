@@ -5,6 +5,7 @@
  * until it expires. */
 #include <ctype.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -191,9 +192,7 @@ static int auth_credentials_lookup(struct sbd_registry *r, const struct registry
   memset(cred, 0, sizeof(*cred));
   if (r->auth == NULL)
     return 0;
-  /* a mirror has credentials of its own, if any */
-  bool mirror = strcmp(q->host, sbd_ref_registry_host(q->ref)) != 0;
-  return sbd_auth_lookup(r->auth, mirror ? q->host : q->ref->domain, cred, err);
+  return sbd_auth_lookup(r->auth, q->name, cred, err);
 }
 
 /* realm?service=…&scope=…, the values URL-encoded. */
@@ -339,23 +338,13 @@ static int auth_fetch_token(struct sbd_registry *r, const struct registry_reques
 /* "Basic base64(user:secret)" */
 static char *auth_basic_value(const struct sbd_credential *cred)
 {
-  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   cleanup_free char *plain = xasprintf("%s:%s", cred->username, cred->secret);
   size_t n = strlen(plain);
-  struct sbd_buf out = {0};
-  sbd_buf_append(&out, "Basic ", 6);
-  for (size_t i = 0; i < n; i += 3) {
-    uint32_t v = (uint32_t)(unsigned char)plain[i] << 16;
-    if (i + 1 < n)
-      v |= (uint32_t)(unsigned char)plain[i + 1] << 8;
-    if (i + 2 < n)
-      v |= (uint32_t)(unsigned char)plain[i + 2];
-    char q[4] = {b64[(v >> 18) & 63], b64[(v >> 12) & 63], i + 1 < n ? b64[(v >> 6) & 63] : '=',
-                 i + 2 < n ? b64[v & 63] : '='};
-    sbd_buf_append(&out, q, 4);
-  }
+  char *out = xmalloc(6 + 4 * ((n + 2) / 3) + 1);
+  memcpy(out, "Basic ", 6);
+  EVP_EncodeBlock((unsigned char *)out + 6, (const unsigned char *)plain, (int)n);
   explicit_bzero(plain, n);
-  return sbd_buf_cstr(&out);
+  return out;
 }
 
 int auth_answer_challenge(struct sbd_registry *r, const struct registry_request *q,

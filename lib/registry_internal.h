@@ -53,7 +53,9 @@ struct sbd_registry {
 /* What one request is about, for the URL and for error messages. */
 struct registry_request {
   const struct sbd_ref *ref;
-  const char *host;   /* where to connect: sbd_ref_registry_host() */
+  const char *host;   /* where to connect: sbd_ref_registry_host(), or a mirror */
+  const char *name;   /* what the user calls it: ref->domain, or the mirror's host;
+                         insecure entries, CAs and credentials are looked up by it */
   char *path;         /* "/v2/<repository>/manifests/<reference>" */
   const char *what;   /* "manifest \"v2\"", "blob sha256:…" */
   const char *accept; /* NULL: libcurl's default */
@@ -85,8 +87,8 @@ time_t monotonic_now(void);
 bool registry_domain_is_insecure(struct sbd_registry *r, const char *domain);
 void response_reset(struct registry_response *res);
 const struct sbd_buf *registry_host_ca(struct sbd_registry *r, const char *host);
-/* Options every transfer shares; host (HOST[:PORT]) picks the CAs to trust. */
-void registry_setopt_common(struct sbd_registry *r, const char *host, bool verify_tls);
+/* Options every transfer shares; name (a registry as the user names it) picks the CAs. */
+void registry_setopt_common(struct sbd_registry *r, const char *name, bool verify_tls);
 /* Where a GET goes and where its response lands. */
 void registry_setopt_target(struct sbd_registry *r, const char *url, struct registry_response *res);
 /* Why a transfer failed, in a few words. */
