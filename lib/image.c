@@ -353,6 +353,7 @@ static int resolve(const struct sbd_source *src, struct sbd_image *img, sbd_erro
   if (sbd_config_parse(config.body, config.len, &c, err) < 0)
     goto out;
   snprintf(img->config_digest, sizeof(img->config_digest), "%s", m.config.digest);
+  img->created = c.created;
   img->listed_size += (uint64_t)m.config.size;
   if (img->platforms == NULL || img->platform == NULL) {
     /* A single manifest: containerd reports the config's os/arch. */

@@ -37,6 +37,7 @@ struct sbd_image {
   char *platforms;      /* the PLATFORMS column: sorted, comma-joined, or "-" */
   uint64_t listed_size; /* the SIZE column: index + manifest + config + layers */
   char config_digest[SBD_DIGEST_STR_LEN];
+  int64_t created; /* the config's creation time, -1 when it has none */
   struct sbd_layer_desc *layers;
   size_t n_layers;
 };

@@ -576,9 +576,48 @@ static int parse_rootfs(json_t *root, struct sbd_config *out, sbd_error_t *err)
   return 0;
 }
 
+/* "2024-05-01T12:34:56.789Z" or "...+02:00" -> seconds since the epoch; -1
+ * when s is not such a time.  Only informative (it picks the build's default
+ * time), so a malformed value is ignored rather than refused. */
+static int64_t parse_rfc3339(const char *s)
+{
+  int y, mo, d, h, mi, sec, n = 0;
+  if (s == NULL || sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+      n == 0 || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+    return -1;
+  const char *p = s + n;
+  if (*p == '.')
+    for (p++; *p >= '0' && *p <= '9'; p++)
+      ;
+  int64_t offset = 0;
+  if (*p == 'Z' || *p == 'z') {
+    p++;
+  } else if (*p == '+' || *p == '-') {
+    int oh, om, m = 0;
+    if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &m) != 2 || m != 5)
+      return -1;
+    offset = (*p == '-' ? -1 : 1) * (int64_t)(oh * 3600 + om * 60);
+    p += 1 + m;
+  } else {
+    return -1;
+  }
+  if (*p != '\0')
+    return -1;
+  /* Days since the epoch of a proleptic Gregorian date (Howard Hinnant's method). */
+  int64_t yy = y - (mo <= 2);
+  int64_t era = yy / 400;
+  int64_t yoe = yy - era * 400;
+  int64_t doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  int64_t days = era * 146097 + doe - 719468;
+  int64_t t = days * 86400 + h * 3600 + mi * 60 + sec - offset;
+  return t < 0 ? -1 : t;
+}
+
 int sbd_config_parse(const char *body, size_t len, struct sbd_config *out, sbd_error_t *err)
 {
   memset(out, 0, sizeof(*out));
+  out->created = -1;
   const struct field_path at = {"config", ""};
   cleanup_json json_t *root = NULL;
   if (load_object(at.doc, body, len, &root, err) < 0)
@@ -590,6 +629,7 @@ int sbd_config_parse(const char *body, size_t len, struct sbd_config *out, sbd_e
     sbd_config_free(out);
     return -1;
   }
+  out->created = parse_rfc3339(json_string_value(json_object_get(root, "created")));
   return 0;
 }
 

@@ -78,6 +78,7 @@ struct sbd_config {
   char *variant;
   char **diff_ids;
   size_t n_diff_ids;
+  int64_t created; /* seconds since the epoch; -1 when absent or not RFC 3339 */
 };
 
 /* Parsers refuse what is not what they parse (wrong schemaVersion, missing

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lib/manifest.h"
 #include "lib/util.h"
@@ -428,6 +429,45 @@ START_TEST(test_config_parse)
 }
 END_TEST
 
+/* The build's default time comes from "created"; the expected values come
+ * from the C library's timegm, an independent calendar. */
+static int64_t config_created(const char *created_json)
+{
+  cleanup_free char *doc =
+      xasprintf("{\"created\":%s,\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}", created_json);
+  struct sbd_config c;
+  sbd_error_t err = NULL;
+  ck_assert_int_eq(sbd_config_parse(doc, strlen(doc), &c, &err), 0);
+  int64_t t = c.created;
+  sbd_config_free(&c);
+  return t;
+}
+
+static int64_t utc(int y, int mo, int d, int h, int mi, int s)
+{
+  struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi, .tm_sec = s};
+  return (int64_t)timegm(&tm);
+}
+
+START_TEST(test_config_created)
+{
+  ck_assert_int_eq(config_created("\"2024-05-01T12:34:56Z\""), utc(2024, 5, 1, 12, 34, 56));
+  ck_assert_int_eq(config_created("\"2024-05-01T12:34:56.123456789Z\""), utc(2024, 5, 1, 12, 34, 56));
+  ck_assert_int_eq(config_created("\"2000-02-29T00:00:00+02:30\""), utc(2000, 2, 28, 21, 30, 0));
+  ck_assert_int_eq(config_created("\"2038-01-19T03:14:08-01:00\""), utc(2038, 1, 19, 4, 14, 8));
+  ck_assert_int_eq(config_created("\"1970-01-01T00:00:00Z\""), 0);
+  ck_assert_int_eq(config_created("\"2100-03-01T00:00:00Z\""), utc(2100, 3, 1, 0, 0, 0));
+  /* absent, not a string, or not RFC 3339: no time, and no refusal */
+  ck_assert_int_eq(config_created("null"), -1);
+  ck_assert_int_eq(config_created("17"), -1);
+  ck_assert_int_eq(config_created("\"yesterday\""), -1);
+  ck_assert_int_eq(config_created("\"2024-05-01 12:34\""), -1);
+  ck_assert_int_eq(config_created("\"2024-05-01T12:34:56\""), -1);
+  ck_assert_int_eq(config_created("\"2024-05-01T12:34:56Zjunk\""), -1);
+  ck_assert_int_eq(config_created("\"1969-12-31T23:59:59Z\""), -1);
+}
+END_TEST
+
 /* --- malformed documents: each names its field ------------------------------------ */
 
 enum doc_kind { DOC_INDEX, DOC_MANIFEST, DOC_CONFIG };
@@ -706,6 +746,7 @@ Suite *manifest_suite(void)
   tcase_add_test(tc, test_manifest_parse_docker);
   tcase_add_test(tc, test_manifest_parse_without_media_type);
   tcase_add_test(tc, test_config_parse);
+  tcase_add_test(tc, test_config_created);
   tcase_add_loop_test(tc, test_malformed, 0, N(malformed));
   tcase_add_test(tc, test_invalid_json);
   suite_add_tcase(s, tc);
