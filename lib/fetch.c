@@ -269,6 +269,22 @@ bool sbd_fetcher_was_cached(struct sbd_fetcher *f, size_t i)
   return c;
 }
 
+void sbd_fetcher_status(struct sbd_fetcher *f, size_t i, struct sbd_fetch_status *st)
+{
+  static const enum sbd_fetch_phase phases[] = {
+      [ITEM_PENDING] = SBD_FETCH_WAITING,
+      [ITEM_RUNNING] = SBD_FETCH_RUNNING,
+      [ITEM_DONE] = SBD_FETCH_DONE,
+      [ITEM_FAILED] = SBD_FETCH_FAILED,
+  };
+  pthread_mutex_lock(&f->lock);
+  const struct item *it = &f->items[i];
+  st->phase = phases[it->state];
+  st->cached = it->state == ITEM_DONE && it->cached;
+  st->downloaded = it->state == ITEM_DONE ? (uint64_t)it->image->layers[it->layer].size : it->available;
+  pthread_mutex_unlock(&f->lock);
+}
+
 void sbd_fetcher_free(struct sbd_fetcher *f)
 {
   if (f == NULL)

@@ -48,6 +48,15 @@ void sbd_fetcher_rewind(struct sbd_fetcher *f, size_t i);
 /* Whether item i needed no download (in the cache, or a local layout). */
 bool sbd_fetcher_was_cached(struct sbd_fetcher *f, size_t i);
 
+/* Where item i stands, for progress displays. */
+enum sbd_fetch_phase { SBD_FETCH_WAITING, SBD_FETCH_RUNNING, SBD_FETCH_DONE, SBD_FETCH_FAILED };
+struct sbd_fetch_status {
+  enum sbd_fetch_phase phase;
+  bool cached;         /* done without a download */
+  uint64_t downloaded; /* bytes of the blob received so far */
+};
+void sbd_fetcher_status(struct sbd_fetcher *f, size_t i, struct sbd_fetch_status *st);
+
 /* Stops the downloads still running (their partial files are removed),
  * waits for the workers and frees everything. */
 void sbd_fetcher_free(struct sbd_fetcher *f);
