@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/progress.h"
+#include "cli/report.h"
 #include "disk/disk.h"
 #include "lib/cache.h"
 #include "lib/fetch.h"
@@ -44,7 +46,21 @@ static const char build_usage[] =
     "      --cache-dir DIR       blob cache (default: $XDG_CACHE_HOME/sbdisk, else\n"
     "                            ~/.cache/sbdisk)\n"
     "  -j, --jobs N              download N layers at once while writing (default: 4)\n"
+    "      --gce-tar PATH        also write the archive GCE imports: a sparse GNU tar\n"
+    "                            of disk.raw, gzip'd in parallel, for `gcloud compute\n"
+    "                            images create NAME --source-uri gs://BUCKET/PATH`\n"
+    "      --name NAME           the GCE image to create, checked against what GKE\n"
+    "                            accepts ([a-z]([-a-z0-9]*[a-z0-9])?, at most 39\n"
+    "                            characters); prints the gcloud commands that upload\n"
+    "                            the archive and create the image and a node pool\n"
+    "      --json[=flat]         print one JSON object on stdout: output, size_bytes,\n"
+    "                            sha256 of the raw file, gce_tar, and each image's\n"
+    "                            digests, platform and layers (chainID, snapshot);\n"
+    "                            =flat: string values only, for Terraform's external\n"
+    "                            data source (images as ref@digest,...)\n"
     "  -q, --quiet               print nothing but errors\n"
+    "  -v, --verbose             also say what each step decides (cache, platform,\n"
+    "                            sources, sizes, times)\n"
     "  -h, --help                show this help\n"
     "\n"
     "Registries:\n"
@@ -69,6 +85,8 @@ static const char build_usage[] =
     "\n"
     "Environment:\n"
     "  SOURCE_DATE_EPOCH         the time stamped where containerd would stamp \"now\"\n"
+    "                            (default: the newest image's creation time; never\n"
+    "                            the clock, so the same images give the same bytes)\n"
     "\n"
     "Examples:\n"
     "  sbdisk build -o cache.raw nginx:1.27 python:3.12-slim\n"
@@ -81,6 +99,7 @@ struct build_opts {
   const char *cache_dir;
   uint64_t size;
   bool quiet;
+  bool verbose;
   unsigned jobs;
   char **insecure;
   size_t n_insecure;
@@ -92,12 +111,18 @@ struct build_opts {
   const char *cert_dir;
   char **mirrors;
   size_t n_mirrors;
+  const char *gce_tar;
+  const char *name;
+  enum sbd_json_mode json;
   char **refs;
   size_t n_refs;
 };
 
 struct ui {
   bool quiet;
+  bool verbose;
+  struct sbd_progress *progress; /* bars on a terminal, else NULL */
+  struct sbd_report_snapshot *written; /* per snapshot, as each is done */
   const struct sbd_plan *plan;
   const struct sbd_image *images;
   struct sbd_fetcher *fetcher;
@@ -110,8 +135,25 @@ static void say(const struct ui *ui, const char *fmt, ...)
     return;
   va_list ap;
   va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
+  cleanup_free char *line = xvasprintf(fmt, ap);
   va_end(ap);
+  if (ui->progress)
+    sbd_progress_print(ui->progress, "%s", line);
+  else
+    fputs(line, stderr);
+}
+
+/* --verbose: what each step decides, and why. */
+static void tell(const struct ui *ui, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tell(const struct ui *ui, const char *fmt, ...)
+{
+  if (!ui->verbose || ui->quiet)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  cleanup_free char *line = xvasprintf(fmt, ap);
+  va_end(ap);
+  say(ui, "  - %s\n", line);
 }
 
 static char *human(uint64_t bytes)
@@ -139,6 +181,9 @@ enum {
   OPT_CA_FILE,
   OPT_CERT_DIR,
   OPT_MIRROR,
+  OPT_GCE_TAR,
+  OPT_NAME,
+  OPT_JSON,
 };
 
 static int parse_jobs(const char *s, unsigned *jobs, sbd_error_t *err)
@@ -150,6 +195,17 @@ static int parse_jobs(const char *s, unsigned *jobs, sbd_error_t *err)
     return sbd_error_set(err, SBD_EXIT_USAGE, 0, "--jobs takes a number from 1 to 64, not \"%s\"", s);
   *jobs = (unsigned)v;
   return 0;
+}
+
+/* Whether two paths name the same file, existing or not. */
+static bool same_file_name(const char *a, const char *b)
+{
+  struct stat sa, sb;
+  if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  cleanup_free char *ra = sbd_path_absolute(a);
+  cleanup_free char *rb = sbd_path_absolute(b);
+  return strcmp(ra, rb) == 0;
 }
 
 static int parse_args(int argc, char **argv, struct build_opts *o, sbd_error_t *err)
@@ -168,7 +224,11 @@ static int parse_args(int argc, char **argv, struct build_opts *o, sbd_error_t *
       {"ca-file", required_argument, NULL, OPT_CA_FILE},
       {"cert-dir", required_argument, NULL, OPT_CERT_DIR},
       {"registry-mirror", required_argument, NULL, OPT_MIRROR},
+      {"gce-tar", required_argument, NULL, OPT_GCE_TAR},
+      {"name", required_argument, NULL, OPT_NAME},
+      {"json", optional_argument, NULL, OPT_JSON},
       {"quiet", no_argument, NULL, 'q'},
+      {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
@@ -178,7 +238,7 @@ static int parse_args(int argc, char **argv, struct build_opts *o, sbd_error_t *
   optind = 1;
   opterr = 0;
   int c;
-  while ((c = getopt_long(argc, argv, ":o:f:j:qh", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, ":o:f:j:qvh", longopts, NULL)) != -1) {
     switch (c) {
     case 'o':
       o->output = optarg;
@@ -208,6 +268,18 @@ static int parse_args(int argc, char **argv, struct build_opts *o, sbd_error_t *
       o->mirrors = xrealloc(o->mirrors, (o->n_mirrors + 1) * sizeof(*o->mirrors));
       o->mirrors[o->n_mirrors++] = optarg;
       break;
+    case OPT_GCE_TAR:
+      o->gce_tar = optarg;
+      break;
+    case OPT_NAME:
+      if (sbd_gke_image_name_check(optarg, err) < 0)
+        return -1;
+      o->name = optarg;
+      break;
+    case OPT_JSON:
+      if (sbd_json_mode_parse(optarg, &o->json, err) < 0)
+        return -1;
+      break;
     case OPT_PLATFORM:
       o->platform = optarg;
       break;
@@ -228,6 +300,9 @@ static int parse_args(int argc, char **argv, struct build_opts *o, sbd_error_t *
       break;
     case 'q':
       o->quiet = true;
+      break;
+    case 'v':
+      o->verbose = true;
       break;
     case 'h':
       fputs(build_usage, stdout);
@@ -253,6 +328,9 @@ static int parse_args(int argc, char **argv, struct build_opts *o, sbd_error_t *
     return sbd_error_set(err, SBD_EXIT_USAGE, 0,
                          "--username needs --password-stdin (a password never goes on the "
                          "command line, where other users can read it)");
+  if (o->gce_tar && same_file_name(o->gce_tar, o->output))
+    return sbd_error_set(err, SBD_EXIT_USAGE, 0, "--gce-tar %s would overwrite the disk itself (-o)",
+                         o->gce_tar);
   if (o->password_stdin && o->list_from_stdin)
     return sbd_error_set(err, SBD_EXIT_USAGE, 0,
                          "--password-stdin and --image-list - cannot both read standard input");
@@ -260,11 +338,11 @@ static int parse_args(int argc, char **argv, struct build_opts *o, sbd_error_t *
 }
 
 /* Fails before any download when the output cannot be written. */
-static int check_output(const char *output, sbd_error_t *err)
+static int check_output(const char *what, const char *output, sbd_error_t *err)
 {
   struct stat st;
   if (stat(output, &st) == 0 && S_ISDIR(st.st_mode))
-    return sbd_error_set(err, SBD_EXIT_USAGE, 0, "output %s is a directory", output);
+    return sbd_error_set(err, SBD_EXIT_USAGE, 0, "%s %s is a directory", what, output);
   cleanup_free char *copy = xstrdup(output);
   const char *dir = dirname(copy);
   cleanup_free char *probe = xasprintf("%s/.sbdisk-probe.XXXXXX", dir);
@@ -276,20 +354,35 @@ static int check_output(const char *output, sbd_error_t *err)
   return 0;
 }
 
-static int build_time(sbd_error_t *err, int64_t *now)
+/* SOURCE_DATE_EPOCH, checked before anything is fetched: -1 when unset. */
+static int source_date_epoch(int64_t *out, sbd_error_t *err)
 {
   const char *sde = getenv("SOURCE_DATE_EPOCH");
-  if (sde == NULL || sde[0] == '\0') {
-    *now = (int64_t)time(NULL);
+  *out = -1;
+  if (sde == NULL || sde[0] == '\0')
     return 0;
-  }
   char *end;
   errno = 0;
   long long v = strtoll(sde, &end, 10);
   if (errno || *end || v < 0 || v > 0x3ffffffffll)
     return sbd_error_set(err, SBD_EXIT_USAGE, 0, "SOURCE_DATE_EPOCH=\"%s\" is not a time", sde);
-  *now = v;
+  *out = v;
   return 0;
+}
+
+/* The time stamped where containerd would stamp "now" (directories it makes,
+ * whiteouts, the superblock): SOURCE_DATE_EPOCH, else the newest image's
+ * creation time, else the epoch.  Never the clock, so the same images give
+ * the same bytes on any machine at any time. */
+static int64_t build_time(int64_t sde, const struct sbd_image *images, size_t n)
+{
+  if (sde >= 0)
+    return sde;
+  int64_t t = 0;
+  for (size_t i = 0; i < n; i++)
+    if (images[i].created > t)
+      t = images[i].created;
+  return t;
 }
 
 static void on_layer_start(void *opaque, size_t i)
@@ -301,11 +394,20 @@ static void on_layer_start(void *opaque, size_t i)
   }
 }
 
+static void on_layer_progress(void *opaque, size_t i, uint64_t in_bytes)
+{
+  const struct ui *ui = opaque;
+  if (ui->progress)
+    sbd_progress_writing(ui->progress, i, in_bytes);
+}
+
 static void on_layer_done(void *opaque, size_t i, uint64_t files, uint64_t bytes)
 {
   const struct ui *ui = opaque;
-  (void)bytes;
+  if (ui->progress)
+    sbd_progress_written(ui->progress, i);
   const struct sbd_plan_snapshot *s = &ui->plan->snapshots[i];
+  ui->written[i] = (struct sbd_report_snapshot){.files = files, .file_bytes = bytes};
   const char *where = sbd_ref_is_oci_layout(&ui->images[s->image].ref) ? "local"
                       : sbd_fetcher_was_cached(ui->fetcher, i)          ? "cached"
                                                                          : "downloaded";
@@ -334,6 +436,7 @@ static void blob_rewind(void *opaque)
 
 /* Everything a build holds, released in one place. */
 struct build_ctx {
+  struct sbd_progress *progress;
   struct sbd_platform platform;
   struct sbd_cache *cache;
   struct sbd_registry *registry;
@@ -353,6 +456,7 @@ struct build_ctx {
 
 static void build_ctx_free(struct build_ctx *c)
 {
+  sbd_progress_stop(c->progress); /* before any message is printed */
   for (size_t i = 0; i < c->n_images; i++)
     sbd_image_free(&c->images[i]);
   free(c->images);
@@ -384,6 +488,14 @@ static int resolve_all(struct build_ctx *c, const struct build_opts *o, const st
     if (sbd_image_resolve(&c->src, o->refs[i], img, err) < 0)
       return -1;
     say(ui, "  %s %s, %zu layers\n", img->manifest_digest, img->platform, img->n_layers);
+    if (sbd_ref_is_oci_layout(&img->ref))
+      tell(ui, "from the local OCI layout; name in images.metadata: %s", img->name);
+    else
+      tell(ui, "from %s; name in images.metadata: %s", sbd_ref_registry_host(&img->ref), img->name);
+    if (strcmp(img->target_digest, img->manifest_digest) != 0)
+      tell(ui, "%s is an index (%s); took its %s entry", img->target_digest, img->platforms,
+           img->platform);
+    tell(ui, "config %s, created %lld", img->config_digest, (long long)img->created);
   }
   return 0;
 }
@@ -464,19 +576,37 @@ static int read_password(char **out, sbd_error_t *err)
   return 0;
 }
 
+static size_t sum_layers(const struct sbd_image *images, size_t n)
+{
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++)
+    total += images[i].n_layers;
+  return total;
+}
+
+/* Bars only where someone watches: stderr is a terminal that can draw them. */
+static bool wants_bars(void)
+{
+  const char *term = getenv("TERM");
+  return isatty(STDERR_FILENO) && term && term[0] && strcmp(term, "dumb") != 0;
+}
+
 static int run(struct build_opts *o, sbd_error_t *err)
 {
-  struct ui ui = {.quiet = o->quiet};
+  struct ui ui = {.quiet = o->quiet, .verbose = o->verbose};
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  int64_t now = 0;
-  if (build_time(err, &now) < 0 || check_output(o->output, err) < 0)
+  int64_t sde;
+  if (source_date_epoch(&sde, err) < 0 || check_output("output", o->output, err) < 0 ||
+      (o->gce_tar && check_output("--gce-tar", o->gce_tar, err) < 0))
     return -1;
   __attribute__((cleanup(build_ctx_free))) struct build_ctx c = {0};
   if (sbd_platform_parse(o->platform, &c.platform, err) < 0)
     return sbd_error_prefix(err, "--platform: ");
   if (sbd_cache_open(o->cache_dir, &c.cache, err) < 0)
     return -1;
+  tell(&ui, "blob cache: %s; platform: %s; %u parallel downloads", sbd_cache_dir(c.cache), o->platform,
+       o->jobs);
   if (o->password_stdin && read_password(&c.password, err) < 0)
     return -1;
   struct sbd_auth_options aopts = {
@@ -498,6 +628,8 @@ static int run(struct build_opts *o, sbd_error_t *err)
     return -1;
   ui.plan = &c.plan;
   ui.images = c.images;
+  cleanup_free struct sbd_report_snapshot *written = xcalloc(c.plan.n_snapshots + 1, sizeof(*written));
+  ui.written = written;
   cleanup_free struct sbd_fetch_item *items = xcalloc(c.plan.n_snapshots + 1, sizeof(*items));
   for (size_t i = 0; i < c.plan.n_snapshots; i++)
     items[i] = (struct sbd_fetch_item){.image = &c.images[c.plan.snapshots[i].image],
@@ -507,9 +639,37 @@ static int run(struct build_opts *o, sbd_error_t *err)
   ui.fetcher = c.fetcher;
   describe_layers(&c);
   describe_images(&c);
+  for (size_t i = 0; i < c.plan.n_snapshots; i++) {
+    const struct sbd_plan_snapshot *s = &c.plan.snapshots[i];
+    tell(&ui, "snapshots/%zu/fs: layer %zu of %s (%s), chainID %s%s", i + 1, s->layer_index + 1,
+         c.images[s->image].given, s->layer->digest, s->layer->chain_id,
+         s->parent == SBD_PLAN_NO_PARENT ? ", a bottom layer" : "");
+  }
+  if (c.plan.n_snapshots < sum_layers(c.images, c.n_images))
+    tell(&ui, "%zu layers shared between images are written once",
+         sum_layers(c.images, c.n_images) - c.plan.n_snapshots);
+  int64_t now = build_time(sde, c.images, c.n_images);
+  tell(&ui, "time stamped where containerd stamps now: %lld (%s)", (long long)now,
+       sde >= 0 ? "SOURCE_DATE_EPOCH" : "the newest image's creation time");
+  if (o->size)
+    tell(&ui, "disk size: %llu GiB (--size)", (unsigned long long)(o->size / SBD_GIB));
+  else
+    tell(&ui, "disk size: chosen when the content is known (10%% free, at least 10 GiB)");
+  cleanup_free struct sbd_progress_layer *bars = xcalloc(c.plan.n_snapshots + 1, sizeof(*bars));
+  if (!o->quiet && wants_bars()) {
+    for (size_t i = 0; i < c.plan.n_snapshots; i++)
+      bars[i] = (struct sbd_progress_layer){.label = c.plan.snapshots[i].layer->digest,
+                                            .size = (uint64_t)c.plan.snapshots[i].layer->size};
+    if (sbd_progress_start(stderr, bars, c.plan.n_snapshots, c.fetcher, &c.progress, err) < 0)
+      return -1;
+    ui.progress = c.progress;
+  }
 
   struct sbd_disk_events ev = {
-      .opaque = &ui, .layer_start = on_layer_start, .layer_done = on_layer_done};
+      .opaque = &ui,
+      .layer_start = on_layer_start,
+      .layer_progress = on_layer_progress,
+      .layer_done = on_layer_done};
   struct sbd_disk_spec spec = {
       .output = o->output,
       .size_bytes = o->size,
@@ -519,10 +679,14 @@ static int run(struct build_opts *o, sbd_error_t *err)
       .images = c.rows,
       .n_images = c.n_rows,
       .events = &ev,
+      .want_sha256 = o->json != SBD_JSON_NONE,
+      .gce_tar = o->gce_tar,
   };
   struct sbd_disk_result res;
   if (sbd_disk_build(&spec, &res, err) < 0)
     return -1;
+  sbd_progress_stop(steal_pointer(&c.progress));
+  ui.progress = NULL;
 
   clock_gettime(CLOCK_MONOTONIC, &t1);
   double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
@@ -530,6 +694,36 @@ static int run(struct build_opts *o, sbd_error_t *err)
   say(&ui, "Done: %s, %llu GiB (%s of content), %zu images, %zu layers, %llu files, %.1fs\n",
       o->output, (unsigned long long)(res.size_bytes / SBD_GIB), used, c.n_rows,
       c.plan.n_snapshots, (unsigned long long)res.files, secs);
+  if (o->gce_tar) {
+    cleanup_free char *tar_size = human(res.gce_tar_bytes);
+    say(&ui, "GCE archive: %s (%s)\n", o->gce_tar, tar_size);
+  }
+
+  cleanup_free char *output_abs = sbd_path_absolute(o->output);
+  cleanup_free char *tar_abs = o->gce_tar ? sbd_path_absolute(o->gce_tar) : NULL;
+  struct sbd_build_report report = {
+      .output = output_abs,
+      .size_bytes = res.size_bytes,
+      .sha256 = res.sha256[0] ? res.sha256 : NULL,
+      .gce_tar = tar_abs,
+      .gce_tar_sha256 = res.gce_tar_sha256[0] ? res.gce_tar_sha256 : NULL,
+      .gce_tar_bytes = res.gce_tar_bytes,
+      .images = c.images,
+      .n_images = c.n_images,
+      .plan = &c.plan,
+      .snapshots = written,
+      .name = o->name,
+      .seconds = secs,
+  };
+  if (o->name && !o->quiet && o->json == SBD_JSON_NONE) {
+    char **cmds = sbd_report_gcloud_commands(&report);
+    say(&ui, "\nTo take it to GKE (set BUCKET, PROJECT, CLUSTER, LOCATION and POOL):\n");
+    for (char **p = cmds; *p; p++)
+      say(&ui, "  %s\n", *p);
+    sbd_report_free_commands(cmds);
+  }
+  if (o->json != SBD_JSON_NONE)
+    return sbd_report_print_json(&report, o->json, stdout, err);
   return 0;
 }
 

@@ -48,6 +48,11 @@ struct sbd_disk_spec {
   const struct sbd_image_row *images;
   size_t n_images;
   const struct sbd_disk_events *events; /* may be NULL */
+  /* After the filesystem is complete and before it is renamed into place:
+   * one read of it for its sha256 and, when gce_tar is set, the archive GCE
+   * imports, written atomically beside gce_tar. */
+  bool want_sha256;
+  const char *gce_tar;
 };
 
 struct sbd_disk_result {
@@ -56,6 +61,9 @@ struct sbd_disk_result {
   uint64_t inodes_used;
   uint64_t files;
   uint64_t file_bytes;
+  char sha256[2 * 32 + 1]; /* hex, when want_sha256 or gce_tar */
+  char gce_tar_sha256[2 * 32 + 1];
+  uint64_t gce_tar_bytes;
 };
 
 int sbd_disk_build(const struct sbd_disk_spec *spec, struct sbd_disk_result *res, sbd_error_t *err);

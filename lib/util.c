@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -189,4 +191,17 @@ int sbd_pwrite_all(int fd, const void *buf, size_t len, off_t off)
     len -= (size_t)n;
   }
   return 0;
+}
+
+char *sbd_path_absolute(const char *path)
+{
+  cleanup_free char *d = xstrdup(path);
+  cleanup_free char *b = xstrdup(path);
+  const char *base = basename(b);
+  char *dir = realpath(dirname(d), NULL);
+  if (dir == NULL)
+    return xstrdup(path);
+  char *abs = strcmp(base, "/") == 0 ? xstrdup(dir) : xasprintf("%s%s%s", dir, strcmp(dir, "/") ? "/" : "", base);
+  free(dir);
+  return abs;
 }

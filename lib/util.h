@@ -50,4 +50,9 @@ int sbd_read_file(const char *path, size_t max, char **out, size_t *out_len);
 int sbd_write_all(int fd, const void *buf, size_t len);
 int sbd_pwrite_all(int fd, const void *buf, size_t len, off_t off);
 
+/* The absolute path of a file that may not exist yet: its directory resolved
+ * (symlinks too), then its name; the path unchanged when the directory
+ * cannot be resolved. */
+char *sbd_path_absolute(const char *path);
+
 #endif
