@@ -128,7 +128,7 @@ static struct sbd_attrs dir_attrs(const struct build *b)
   return (struct sbd_attrs){.mode = S_IFDIR | 0755, .atime = now, .mtime = now};
 }
 
-/* snapshots/, snapshots/N/ (each holding fs/). */
+/* snapshots/, snapshots/N/ (each holding fs/, and naming the images that use it). */
 static int write_skeleton(struct build *b, sbd_error_t *err)
 {
   size_t n = b->spec->n_layers;
@@ -137,6 +137,11 @@ static int write_skeleton(struct build *b, sbd_error_t *err)
     struct sbd_dirent fs = {.name = "fs", .name_len = 2, .ino = b->fs_ino[i], .file_type = EXT2_FT_DIR};
     if (sbd_ext4_write_dir(b->fs, b->number_ino[i], b->snapshots_ino, &fs, 1, 1, &a, err) < 0)
       return -1;
+    /* On snapshots/N, never on fs/: what is below fs/ is containerd's. */
+    const char *used_by = b->spec->layers[i].used_by;
+    if (used_by && sbd_ext4_xattr_set(b->fs, b->number_ino[i], SBD_DISK_XATTR_IMAGES, used_by,
+                                      strlen(used_by), err) < 0)
+      return sbd_error_prefix(err, "snapshots/%zu: ", i + 1);
   }
   cleanup_free struct sbd_dirent *ents = xcalloc(n ? n : 1, sizeof(*ents));
   cleanup_free char (*names)[24] = xcalloc(n ? n : 1, sizeof(*names));
