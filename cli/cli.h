@@ -10,6 +10,8 @@
 #include "lib/error.h"
 
 int sbd_cmd_build(int argc, char **argv);
+int sbd_cmd_inspect(int argc, char **argv);
+int sbd_cmd_verify(int argc, char **argv);
 
 /* "60G", "60GiB", "60GB", "60" (GiB, as gcloud reads it), "1T": bytes, which
  * must be a whole number of GiB. */

@@ -205,7 +205,8 @@ static int parse_image_row(const char *line, size_t len, const size_t start[SBD_
     /* A cell wider than its column would have pushed the next one right:
      * the rune just before each column start is padding. */
     size_t at = rune_offset(line, len, start[c]);
-    if (at >= len || line[at] == ' ' || (c > 0 && line[rune_offset(line, len, start[c] - 1)] != ' '))
+    bool padded = c == 0 || line[rune_offset(line, len, start[c] - 1)] == ' ';
+    if (at >= len || line[at] == ' ' || !padded)
       return sbd_error_set(err, SBD_EXIT_IMAGE, 0, "the %s column is empty or out of place",
                            image_header[c]);
     e->cells[c] = cell_at(line, len, start[c], c + 1 < SBD_IMAGE_COLUMNS ? start[c + 1] : SIZE_MAX);
