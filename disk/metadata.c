@@ -48,7 +48,8 @@ static int row_cmp(const void *x, const void *y)
 char *sbd_metadata_images(const struct sbd_image_row *rows, size_t n)
 {
   struct sbd_image_row *sorted = xcalloc(n ? n : 1, sizeof(*sorted));
-  memcpy(sorted, rows, n * sizeof(*rows));
+  if (n > 0) /* rows may be NULL then, which memcpy must not see */
+    memcpy(sorted, rows, n * sizeof(*rows));
   qsort(sorted, n, sizeof(*sorted), row_cmp);
 
   /* cells[r][c]; row 0 is the header */
