@@ -21,6 +21,11 @@ int sbd_parse_size(const char *s, uint64_t *bytes, sbd_error_t *err);
  * lines ignored; "-" is stdin) to *refs. */
 int sbd_read_image_list(const char *path, char ***refs, size_t *n, sbd_error_t *err);
 
+/* `sbdisk CMD [--json] DISK`, the arguments inspect and verify take; json
+ * NULL: CMD has no --json.  Returns 1 when --help printed usage. */
+int sbd_parse_disk_args(int argc, char **argv, const char *cmd, const char *usage, bool *json,
+                        const char **disk, sbd_error_t *err);
+
 /* Prints "sbdisk: error: MSG" and returns the error's exit code. */
 int sbd_report_error(sbd_error_t err);
 

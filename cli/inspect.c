@@ -1,5 +1,4 @@
 /* sbdisk inspect: what a disk holds, as a report or as JSON. */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,40 +27,6 @@ static const char inspect_usage[] =
     "Examples:\n"
     "  sbdisk inspect disk.raw\n"
     "  sbdisk inspect --json disk.raw | jq -r '.snapshots[].chain_id'\n";
-
-enum { OPT_JSON = 256 };
-
-/* 1: --help was printed. */
-static int parse_args(int argc, char **argv, bool *json, const char **disk, sbd_error_t *err)
-{
-  static const struct option longopts[] = {
-      {"json", no_argument, NULL, OPT_JSON},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0},
-  };
-  optind = 1;
-  opterr = 0;
-  int c;
-  while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-    switch (c) {
-    case OPT_JSON:
-      *json = true;
-      break;
-    case 'h':
-      fputs(inspect_usage, stdout);
-      return 1;
-    default:
-      return sbd_error_set(err, SBD_EXIT_USAGE, 0, "unknown option %s (see sbdisk inspect --help)",
-                           argv[optind - 1]);
-    }
-  }
-  if (argc - optind != 1)
-    return sbd_error_set(err, SBD_EXIT_USAGE, 0,
-                         "%s (sbdisk inspect [--json] DISK, see --help)",
-                         argc == optind ? "no disk given" : "one disk at a time");
-  *disk = argv[optind];
-  return 0;
-}
 
 /* "a\nb" as a JSON array; null when the disk does not record it. */
 static json_t *lines_array(const char *lines)
@@ -178,7 +143,7 @@ int sbd_cmd_inspect(int argc, char **argv)
   cleanup_error sbd_error_t err = NULL;
   bool json = false;
   const char *disk = NULL;
-  int r = parse_args(argc, argv, &json, &disk, &err);
+  int r = sbd_parse_disk_args(argc, argv, "inspect", inspect_usage, &json, &disk, &err);
   if (r > 0)
     return 0;
   struct sbd_inspect_options o = {.verify = false};

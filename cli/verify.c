@@ -1,5 +1,4 @@
 /* sbdisk verify: is the disk what its metadata says? */
-#include <getopt.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -29,35 +28,11 @@ static const char verify_usage[] =
     "Example:\n"
     "  sbdisk build -o disk.raw nginx:1.27 && sbdisk verify disk.raw\n";
 
-static int parse_args(int argc, char **argv, const char **disk, sbd_error_t *err)
-{
-  static const struct option longopts[] = {
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0},
-  };
-  optind = 1;
-  opterr = 0;
-  int c;
-  while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-    if (c == 'h') {
-      fputs(verify_usage, stdout);
-      return 1;
-    }
-    return sbd_error_set(err, SBD_EXIT_USAGE, 0, "unknown option %s (see sbdisk verify --help)",
-                         argv[optind - 1]);
-  }
-  if (argc - optind != 1)
-    return sbd_error_set(err, SBD_EXIT_USAGE, 0, "%s (sbdisk verify DISK, see --help)",
-                         argc == optind ? "no disk given" : "one disk at a time");
-  *disk = argv[optind];
-  return 0;
-}
-
 int sbd_cmd_verify(int argc, char **argv)
 {
   cleanup_error sbd_error_t err = NULL;
   const char *disk = NULL;
-  int r = parse_args(argc, argv, &disk, &err);
+  int r = sbd_parse_disk_args(argc, argv, "verify", verify_usage, NULL, &disk, &err);
   if (r > 0)
     return 0;
   struct sbd_inspect_options o = {.verify = true};

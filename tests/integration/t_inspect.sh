@@ -8,6 +8,16 @@ disk="$T/d.raw"
 dbg() { debugfs -R "$1" "$2" 2>/dev/null; }
 # copy DST: a fresh copy of the good disk to damage (holes stay holes)
 copy() { cp --sparse=always "$disk" "$1"; }
+# replace DISK DIR NAME SRC: DIR/NAME's content becomes SRC's, through debugfs
+replace() {
+  printf 'cd %s\nrm %s\nwrite %s %s\n' "$2" "$3" "$4" "$3" | debugfs -w -f - "$1" >/dev/null 2>&1
+}
+# refused NAME DISK REGEX: verify exits 4 with a line matching REGEX
+refused() {
+  local out rc
+  out=$("$SBDISK" verify "$2" 2>&1); rc=$?
+  if [ $rc = 4 ] && printf '%s\n' "$out" | grep -q "$3"; then ok "$1"; else fail "$1" "rc $rc: $out"; fi
+}
 
 if out=$("$SBDISK" build -q --cache-dir "$T/cache" -o "$disk" "oci:$demo" 2>&1); then
   ok "build the demo disk"
@@ -77,11 +87,9 @@ copy "$T/bad1.raw"
 blk=$(dbg "bmap /snapshots/1/fs/$victim 0" "$T/bad1.raw")
 if [ -n "$victim" ] && [ "${blk:-0}" -gt 0 ] 2>/dev/null; then
   printf 'not what was unpacked' | dd of="$T/bad1.raw" bs=4096 seek="$blk" conv=notrunc status=none
-  out=$("$SBDISK" verify "$T/bad1.raw" 2>&1); rc=$?
-  if [ $rc = 4 ] && printf '%s\n' "$out" | grep -q "^snapshots/1/fs: md5 recorded $(printf '%s\n' "$meta" | awk 'NR==1{print $3}'), computed "; then
-    ok "verify names snapshots/1/fs when /$victim's block changes (exit 4)"
-  else fail "verify refuses a changed block" "rc $rc: $out"; fi
-  if printf '%s\n' "$out" | grep -q "^snapshots/2/fs: md5 [0-9a-f]* ok"; then ok "the untouched snapshots/2/fs still verifies"; else fail "the untouched snapshots/2/fs still verifies" "$out"; fi
+  refused "verify names snapshots/1/fs when /$victim's block changes (exit 4)" "$T/bad1.raw" \
+    "^snapshots/1/fs: md5 recorded $(printf '%s\n' "$meta" | awk 'NR==1{print $3}'), computed "
+  refused "the untouched snapshots/2/fs still verifies" "$T/bad1.raw" "^snapshots/2/fs: md5 [0-9a-f]* ok"
 else
   fail "find a data block to damage" "file '$victim', block '$blk'"
 fi
@@ -89,16 +97,9 @@ fi
 # a file replaced through the filesystem (debugfs rm + write): same path, other bytes
 copy "$T/bad2.raw"
 printf 'other content\n' >"$T/other"
-vdir=$(dirname "/snapshots/1/fs/$victim"); vname=$(basename "$victim")
-debugfs -w -f - "$T/bad2.raw" >/dev/null 2>&1 <<EOF
-cd $vdir
-rm $vname
-write $T/other $vname
-EOF
+replace "$T/bad2.raw" "$(dirname "/snapshots/1/fs/$victim")" "$(basename "$victim")" "$T/other"
 if [ "$(dbg "cat /snapshots/1/fs/$victim" "$T/bad2.raw")" = "other content" ]; then
-  out=$("$SBDISK" verify "$T/bad2.raw" 2>&1); rc=$?
-  if [ $rc = 4 ] && printf '%s\n' "$out" | grep -q '^snapshots/1/fs: md5 recorded'; then ok "verify names snapshots/1/fs when a file is rewritten (exit 4)";
-  else fail "verify refuses a rewritten file" "rc $rc: $out"; fi
+  refused "verify names snapshots/1/fs when a file is rewritten (exit 4)" "$T/bad2.raw" '^snapshots/1/fs: md5 recorded'
 else
   fail "debugfs rewrites /snapshots/1/fs/$victim" "$(dbg "cat /snapshots/1/fs/$victim" "$T/bad2.raw")"
 fi
@@ -106,31 +107,20 @@ fi
 # a snapshot directory unlinked
 copy "$T/bad3.raw"
 debugfs -w -R 'unlink /snapshots/2' "$T/bad3.raw" >/dev/null 2>&1
-out=$("$SBDISK" verify "$T/bad3.raw" 2>&1); rc=$?
-if [ $rc = 4 ] && printf '%s\n' "$out" | grep -q '^snapshots/2/fs: listed in snapshots.metadata but missing'; then
-  ok "verify names snapshots/2/fs once it is unlinked (exit 4)"; else fail "verify refuses an unlinked snapshot" "rc $rc: $out"; fi
+refused "verify names snapshots/2/fs once it is unlinked (exit 4)" "$T/bad3.raw" \
+  '^snapshots/2/fs: listed in snapshots.metadata but missing'
 
 # a snapshot on the disk that snapshots.metadata does not list
 copy "$T/bad4.raw"
 head -1 <<<"$meta" >"$T/short.metadata"
-debugfs -w -f - "$T/bad4.raw" >/dev/null 2>&1 <<EOF
-rm /snapshots.metadata
-write $T/short.metadata snapshots.metadata
-EOF
-out=$("$SBDISK" verify "$T/bad4.raw" 2>&1); rc=$?
-if [ $rc = 4 ] && printf '%s\n' "$out" | grep -q '^snapshots/2: on the disk but not listed'; then
-  ok "verify names snapshots/2 when its line is gone (exit 4)"; else fail "verify refuses an unlisted snapshot" "rc $rc: $out"; fi
+replace "$T/bad4.raw" / snapshots.metadata "$T/short.metadata"
+refused "verify names snapshots/2 when its line is gone (exit 4)" "$T/bad4.raw" '^snapshots/2: on the disk but not listed'
 
 # images.metadata that does not parse
 copy "$T/bad5.raw"
 printf 'REF TYPE\n' >"$T/bad.images"
-debugfs -w -f - "$T/bad5.raw" >/dev/null 2>&1 <<EOF
-rm /images.metadata
-write $T/bad.images images.metadata
-EOF
-out=$("$SBDISK" verify "$T/bad5.raw" 2>&1); rc=$?
-if [ $rc = 4 ] && printf '%s\n' "$out" | grep -q '^images.metadata line 1: '; then
-  ok "verify refuses an images.metadata that does not parse"; else fail "verify refuses a bad images.metadata" "rc $rc: $out"; fi
+replace "$T/bad5.raw" / images.metadata "$T/bad.images"
+refused "verify refuses an images.metadata that does not parse" "$T/bad5.raw" '^images.metadata line 1: '
 
 # a disk from a build that did not record the images: "unknown"
 copy "$T/old.raw"
