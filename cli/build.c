@@ -449,6 +449,7 @@ struct build_ctx {
   struct sbd_fetcher *fetcher;
   struct blob_ctx *blobs;
   char **whats;
+  char **used_by;
   struct sbd_disk_layer *layers;
   struct sbd_image_row *rows;
   size_t n_rows;
@@ -465,6 +466,9 @@ static void build_ctx_free(struct build_ctx *c)
   for (size_t i = 0; c->whats && i < c->plan.n_snapshots; i++)
     free(c->whats[i]);
   free(c->whats);
+  for (size_t i = 0; c->used_by && i < c->plan.n_snapshots; i++)
+    free(c->used_by[i]);
+  free(c->used_by);
   free(c->layers);
   free(c->rows);
   sbd_plan_free(&c->plan);
@@ -500,18 +504,46 @@ static int resolve_all(struct build_ctx *c, const struct build_opts *o, const st
   return 0;
 }
 
+static bool image_uses(const struct sbd_image *img, const char *chain_id)
+{
+  for (size_t k = 0; k < img->n_layers; k++)
+    if (strcmp(img->layers[k].chain_id, chain_id) == 0)
+      return true;
+  return false;
+}
+
+/* The images.metadata names of every image with a layer of this chainID (the
+ * plan keeps only the first), one per line, each once. */
+static char *snapshot_users(const struct build_ctx *c, const char *chain_id)
+{
+  struct sbd_buf b = {0};
+  for (size_t i = 0; i < c->n_images; i++) {
+    const struct sbd_image *img = &c->images[i];
+    if (!image_uses(img, chain_id))
+      continue;
+    bool listed = false; /* the same name given twice */
+    for (size_t j = 0; j < i && !listed; j++)
+      listed = strcmp(c->images[j].name, img->name) == 0 && image_uses(&c->images[j], chain_id);
+    if (!listed)
+      sbd_buf_appendf(&b, "%s%s", b.len ? "\n" : "", img->name);
+  }
+  return sbd_buf_cstr(&b);
+}
+
 /* The disk module's view of the plan: blobs on disk, parents by index. */
 static void describe_layers(struct build_ctx *c)
 {
   size_t n = c->plan.n_snapshots;
   c->layers = xcalloc(n + 1, sizeof(*c->layers));
   c->whats = xcalloc(n + 1, sizeof(*c->whats));
+  c->used_by = xcalloc(n + 1, sizeof(*c->used_by));
   c->blobs = xcalloc(n + 1, sizeof(*c->blobs));
   for (size_t i = 0; i < n; i++) {
     const struct sbd_plan_snapshot *s = &c->plan.snapshots[i];
     const struct sbd_image *img = &c->images[s->image];
     c->whats[i] = xasprintf("image %s: layer %zu/%zu (%s)", img->given, s->layer_index + 1,
                             img->n_layers, s->layer->digest);
+    c->used_by[i] = snapshot_users(c, s->layer->chain_id);
     c->blobs[i] = (struct blob_ctx){.fetcher = c->fetcher, .index = i};
     c->layers[i] = (struct sbd_disk_layer){
         .reader = {.read = blob_read,
@@ -525,6 +557,7 @@ static void describe_layers(struct build_ctx *c)
         .chain_id = s->layer->chain_id,
         .parent = s->parent == SBD_PLAN_NO_PARENT ? SBD_DISK_NO_PARENT : s->parent,
         .what = c->whats[i],
+        .used_by = c->used_by[i],
     };
   }
 }

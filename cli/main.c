@@ -15,6 +15,8 @@ static const char usage[] =
     "\n"
     "Commands:\n"
     "  build      build a disk image from container images\n"
+    "  inspect    show what a disk holds: images, snapshots, filesystem usage\n"
+    "  verify     check a disk against its metadata, checksums included\n"
     "\n"
     "Options:\n"
     "  -h, --help      show this help (sbdisk COMMAND --help for a command's)\n"
@@ -22,6 +24,7 @@ static const char usage[] =
     "\n"
     "Example:\n"
     "  sbdisk build -o disk.raw vllm/vllm-openai:v0.6.3 nvcr.io/nvidia/tritonserver:24.08-py3\n"
+    "  sbdisk verify disk.raw\n"
     "\n"
     "See sbdisk(1) for the disk layout and exit codes.\n";
 
@@ -41,6 +44,10 @@ int main(int argc, char **argv)
       char *sub[] = {argv[2], "--help", NULL};
       if (strcmp(argv[2], "build") == 0)
         return sbd_cmd_build(2, sub);
+      if (strcmp(argv[2], "inspect") == 0)
+        return sbd_cmd_inspect(2, sub);
+      if (strcmp(argv[2], "verify") == 0)
+        return sbd_cmd_verify(2, sub);
     }
     fputs(usage, stdout);
     return 0;
@@ -55,6 +62,10 @@ int main(int argc, char **argv)
     curl_global_cleanup();
     return rc;
   }
+  if (strcmp(cmd, "inspect") == 0)
+    return sbd_cmd_inspect(argc - 1, argv + 1);
+  if (strcmp(cmd, "verify") == 0)
+    return sbd_cmd_verify(argc - 1, argv + 1);
   fprintf(stderr, "sbdisk: unknown command \"%s\"\n\n%s", cmd, usage);
   return 2;
 }

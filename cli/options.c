@@ -1,6 +1,7 @@
 /* Option helpers shared by the subcommands. */
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,6 +79,40 @@ int sbd_read_image_list(const char *path, char ***refs, size_t *n, sbd_error_t *
     fclose(f);
   if (failed)
     return sbd_error_set(err, SBD_EXIT_USAGE, EIO, "cannot read image list %s", path);
+  return 0;
+}
+
+int sbd_parse_disk_args(int argc, char **argv, const char *cmd, const char *usage, bool *json,
+                        const char **disk, sbd_error_t *err)
+{
+  enum { OPT_JSON = 256 };
+  static const struct option with_json[] = {
+      {"json", no_argument, NULL, OPT_JSON},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  optind = 1;
+  opterr = 0;
+  int c;
+  /* Without json, the table starts at --help: --json is then unknown. */
+  while ((c = getopt_long(argc, argv, ":h", json ? with_json : with_json + 1, NULL)) != -1) {
+    switch (c) {
+    case OPT_JSON:
+      *json = true;
+      break;
+    case 'h':
+      fputs(usage, stdout);
+      return 1;
+    default:
+      return sbd_error_set(err, SBD_EXIT_USAGE, 0, "unknown option %s (see sbdisk %s --help)",
+                           argv[optind - 1], cmd);
+    }
+  }
+  if (argc - optind != 1)
+    return sbd_error_set(err, SBD_EXIT_USAGE, 0, "%s (sbdisk %s%s DISK, see --help)",
+                         argc == optind ? "no disk given" : "one disk at a time", cmd,
+                         json ? " [--json]" : "");
+  *disk = argv[optind];
   return 0;
 }
 

@@ -128,7 +128,26 @@ static struct sbd_attrs dir_attrs(const struct build *b)
   return (struct sbd_attrs){.mode = S_IFDIR | 0755, .atime = now, .mtime = now};
 }
 
-/* snapshots/, snapshots/N/ (each holding fs/). */
+/* An xattr must fit the inode's spare room or one 4 KiB block, next to none
+ * else on snapshots/N: a base layer shared by hundreds of images must not fail
+ * the build, so a longer list is cut after a whole name and says so. */
+#define IMAGES_XATTR_MAX 3072
+
+static char *images_xattr_value(const char *used_by)
+{
+  size_t len = strlen(used_by);
+  if (len <= IMAGES_XATTR_MAX)
+    return xstrdup(used_by);
+  size_t cut = IMAGES_XATTR_MAX;
+  while (cut > 0 && used_by[cut] != '\n')
+    cut--;
+  size_t left = 0;
+  for (size_t i = cut; i < len; i++)
+    left += used_by[i] == '\n';
+  return xasprintf("%.*s\n(%zu more)", (int)cut, used_by, left);
+}
+
+/* snapshots/, snapshots/N/ (each holding fs/, and naming the images that use it). */
 static int write_skeleton(struct build *b, sbd_error_t *err)
 {
   size_t n = b->spec->n_layers;
@@ -137,6 +156,12 @@ static int write_skeleton(struct build *b, sbd_error_t *err)
     struct sbd_dirent fs = {.name = "fs", .name_len = 2, .ino = b->fs_ino[i], .file_type = EXT2_FT_DIR};
     if (sbd_ext4_write_dir(b->fs, b->number_ino[i], b->snapshots_ino, &fs, 1, 1, &a, err) < 0)
       return -1;
+    /* On snapshots/N, never on fs/: what is below fs/ is containerd's. */
+    if (b->spec->layers[i].used_by == NULL)
+      continue;
+    cleanup_free char *v = images_xattr_value(b->spec->layers[i].used_by);
+    if (sbd_ext4_xattr_set(b->fs, b->number_ino[i], SBD_DISK_XATTR_IMAGES, v, strlen(v), err) < 0)
+      return sbd_error_prefix(err, "snapshots/%zu: ", i + 1);
   }
   cleanup_free struct sbd_dirent *ents = xcalloc(n ? n : 1, sizeof(*ents));
   cleanup_free char (*names)[24] = xcalloc(n ? n : 1, sizeof(*names));

@@ -30,7 +30,13 @@ struct sbd_disk_layer {
   const char *chain_id;
   size_t parent; /* index of the parent snapshot, SBD_DISK_NO_PARENT for a first layer */
   const char *what; /* for messages: "image X layer 2/5 sha256:…" */
+  /* The REF names (images.metadata) of the images using this snapshot, one
+   * per line; recorded as the xattr SBD_DISK_XATTR_IMAGES on snapshots/N
+   * (GKE reads neither it nor that directory's attributes).  May be NULL. */
+  const char *used_by;
 };
+
+#define SBD_DISK_XATTR_IMAGES "user.sbdisk.images"
 
 struct sbd_disk_events {
   void *opaque;

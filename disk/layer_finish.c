@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "checksum.h"
 #include "layer_private.h"
 #include "lib/util.h"
 
@@ -149,8 +150,7 @@ static int write_one_dir(struct sbd_node *n, void *opaque, sbd_error_t *err)
 /* --- the checksum ----------------------------------------------------------------- */
 
 struct md5_lines {
-  char (*hex)[33];
-  size_t n, cap;
+  struct sbd_md5_list list;
   uint64_t bytes;
 };
 
@@ -160,42 +160,22 @@ static int collect_md5(struct sbd_node *n, void *opaque, sbd_error_t *err)
   struct md5_lines *l = opaque;
   if (!n->has_md5)
     return 0;
-  if (l->n == l->cap) {
-    l->cap = l->cap ? 2 * l->cap : 256;
-    l->hex = xrealloc(l->hex, l->cap * sizeof(*l->hex));
-  }
-  sbd_hex(n->md5, sizeof(n->md5), l->hex[l->n++]);
+  sbd_md5_list_add(&l->list, n->md5);
   l->bytes += n->size;
   return 0;
 }
 
-static int hex_cmp(const void *x, const void *y)
-{
-  return strcmp(x, y);
-}
-
-/* find DIR -type f -exec md5sum {} + | cut -d' ' -f1 | LC_ALL=C sort | md5sum */
 static int checksum(struct applier *a, sbd_error_t *err)
 {
   struct md5_lines l = {0};
-  if (sbd_tree_walk(a->tree, collect_md5, &l, err) < 0) {
-    free(l.hex);
-    return -1;
+  int ret = sbd_tree_walk(a->tree, collect_md5, &l, err);
+  if (ret == 0) {
+    sbd_md5_list_checksum(&l.list, a->r->checksum);
+    a->r->files = l.list.n;
+    a->r->file_bytes = l.bytes;
   }
-  if (l.n > 1)
-    qsort(l.hex, l.n, sizeof(*l.hex), hex_cmp);
-  cleanup_hash struct sbd_hash *h = sbd_hash_new(SBD_HASH_MD5);
-  for (size_t i = 0; i < l.n; i++) {
-    sbd_hash_update(h, l.hex[i], 32);
-    sbd_hash_update(h, "\n", 1);
-  }
-  uint8_t md5[16];
-  sbd_hash_final(h, md5);
-  sbd_hex(md5, sizeof(md5), a->r->checksum);
-  a->r->files = l.n;
-  a->r->file_bytes = l.bytes;
-  free(l.hex);
-  return 0;
+  sbd_md5_list_free(&l.list);
+  return ret;
 }
 
 int applier_finish(struct applier *a, sbd_error_t *err)

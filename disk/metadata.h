@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/error.h"
+
 /* One line per snapshot: "<chainID> snapshots/<N>/fs <md5>\n". */
 struct sbd_snapshot_line {
   const char *chain_id;
@@ -28,6 +30,36 @@ struct sbd_image_row {
  * by Go's text/tabwriter (minwidth 1, tabwidth 8, padding 1, ' '), every
  * cell tab-terminated so the last column is padded too. */
 char *sbd_metadata_images(const struct sbd_image_row *rows, size_t n);
+
+/* --- reading them back (sbdisk inspect, verify) --- */
+
+/* One snapshots.metadata line, as found. */
+struct sbd_snapshot_entry {
+  char *chain_id;
+  char *path; /* "snapshots/N/fs" */
+  size_t number;
+  char *checksum;
+};
+/* Parses one line (without its newline): a sha256 chainID, snapshots/N/fs
+ * with N from 1, 32 lower-case hex digits, one space apart.  Fails with
+ * SBD_EXIT_IMAGE and a message saying what is wrong. */
+int sbd_metadata_parse_snapshot_line(const char *line, struct sbd_snapshot_entry *out,
+                                     sbd_error_t *err);
+void sbd_snapshot_entry_free(struct sbd_snapshot_entry *e);
+
+/* One images.metadata row, its cells without their padding. */
+enum { SBD_IMAGE_REF, SBD_IMAGE_TYPE, SBD_IMAGE_DIGEST, SBD_IMAGE_SIZE, SBD_IMAGE_PLATFORMS,
+       SBD_IMAGE_LABELS, SBD_IMAGE_COLUMNS };
+struct sbd_image_entry {
+  char *cells[SBD_IMAGE_COLUMNS];
+};
+/* Parses the table: the header's words give where each column starts (the
+ * tabwriter pads every cell to its column's width, and SIZE holds a space, so
+ * splitting on spaces would not do).  Fails with SBD_EXIT_IMAGE naming the
+ * line. */
+int sbd_metadata_parse_images(const char *text, struct sbd_image_entry **out, size_t *n,
+                              sbd_error_t *err);
+void sbd_image_entries_free(struct sbd_image_entry *e, size_t n);
 
 /* containerd's progress.Bytes: "%02.1f %s" with B, KiB, MiB... (base 1024). */
 char *sbd_metadata_human_size(uint64_t bytes);

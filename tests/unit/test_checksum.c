@@ -1,0 +1,77 @@
+#include <check.h>
+#include <string.h>
+
+#include "disk/checksum.h"
+#include "lib/digest.h"
+
+static void md5_of(const char *s, uint8_t out[16])
+{
+  struct sbd_hash *h = sbd_hash_new(SBD_HASH_MD5);
+  sbd_hash_update(h, s, strlen(s));
+  sbd_hash_final(h, out);
+  sbd_hash_free(h);
+}
+
+/* An empty directory: find lists nothing, md5sum reads nothing. */
+START_TEST(test_checksum_empty)
+{
+  struct sbd_md5_list l = {0};
+  char out[SBD_CHECKSUM_HEX_LEN], empty[SBD_CHECKSUM_HEX_LEN];
+  uint8_t raw[16];
+  sbd_md5_list_checksum(&l, out);
+  md5_of("", raw);
+  sbd_hex(raw, 16, empty);
+  ck_assert_str_eq(out, empty);
+  sbd_md5_list_free(&l);
+}
+END_TEST
+
+/* The md5 of "<hex>\n" lines in byte order, whatever order files came in;
+ * a file listed twice (a hardlink) counts twice. */
+START_TEST(test_checksum_sorted_lines)
+{
+  const char *contents[] = {"zebra\n", "apple\n", "", "apple\n"};
+  char hex[4][SBD_CHECKSUM_HEX_LEN];
+  struct sbd_md5_list l = {0};
+  for (size_t i = 0; i < 4; i++) {
+    uint8_t raw[16];
+    md5_of(contents[i], raw);
+    sbd_hex(raw, 16, hex[i]);
+    sbd_md5_list_add(&l, raw);
+  }
+  char out[SBD_CHECKSUM_HEX_LEN];
+  sbd_md5_list_checksum(&l, out);
+  ck_assert_uint_eq(l.n, 4);
+
+  /* sort the hex strings by hand and hash the lines */
+  const char *sorted[4] = {hex[0], hex[1], hex[2], hex[3]};
+  for (size_t i = 0; i < 4; i++)
+    for (size_t k = i + 1; k < 4; k++)
+      if (strcmp(sorted[k], sorted[i]) < 0) {
+        const char *t = sorted[i];
+        sorted[i] = sorted[k];
+        sorted[k] = t;
+      }
+  char text[4 * 33 + 1] = "";
+  for (size_t i = 0; i < 4; i++) {
+    strcat(text, sorted[i]);
+    strcat(text, "\n");
+  }
+  uint8_t raw[16];
+  char want[SBD_CHECKSUM_HEX_LEN];
+  md5_of(text, raw);
+  sbd_hex(raw, 16, want);
+  ck_assert_str_eq(out, want);
+  sbd_md5_list_free(&l);
+}
+END_TEST
+
+Suite *checksum_suite(void)
+{
+  Suite *s = suite_create("checksum");
+  TCase *tc = tcase_create("checksum");
+  tcase_add_test(tc, test_checksum_empty);
+  tcase_add_test(tc, test_checksum_sorted_lines);
+  suite_add_tcase(s, tc);
+  return s;
+}
