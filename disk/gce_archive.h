@@ -28,8 +28,8 @@
 #include "lib/digest.h"
 #include "lib/error.h"
 
-/* The zlib level the archive is made with (chosen by measurement on a real
- * disk: see the comment in gce_deflate.c). */
+/* The zlib level the archive is made with: level 6 was 3.5% smaller for 1.7x
+ * the CPU on a real disk (figures in gce_deflate.c). */
 #define SBD_GCE_ARCHIVE_LEVEL 1
 
 struct sbd_gce_archive_params {
