@@ -74,9 +74,9 @@ $(BUILD)/tests/unit/main.o: tests/unit/main.c $(BUILD)/tests/unit/suites.h
 $(UNIT): $(UNIT_OBJ) $(BUILD)/libsbddisk.a $(BUILD)/libsbd.a
 	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(BUILD)/libsbddisk.a $(BUILD)/libsbd.a $(LDLIBS) $(shell pkg-config --libs check)
 
-$(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libsbd.a
+$(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libsbddisk.a $(BUILD)/libsbd.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsbd.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsbddisk.a $(BUILD)/libsbd.a $(LDLIBS)
 
 unit: $(UNIT)
 	$(UNIT)
