@@ -129,6 +129,7 @@ else
   if flat plan1 2> "$T/flat.err" && flat plan2 2>> "$T/flat.err"; then
     want=$(grep -ho 'local\.disk\.[a-z0-9_]*\|data\.external\.disk\.result\.[a-z0-9_]*' "$EX"/terraform/*.tf |
       sed 's/.*\.//' | sort -u | tr '\n' ' ')
+    # shellcheck disable=SC2086 # $want splits into one field name per argument
     if out=$(python3 - "$T/plan1.json" "$T/plan2.json" $want 2>&1 <<'PY'
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
