@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "disk/ext4.h"
+#include "disk/gce_archive.h"
 #include "disk/layer.h"
 #include "disk/probe.h"
 #include "lib/digest.h"
@@ -215,6 +216,41 @@ static int sync_path(const char *path, bool dir, sbd_error_t *err)
   return 0;
 }
 
+/* "sha256:<hex>" -> "<hex>", as sha256sum prints a file's. */
+static void copy_hex(char *dst, size_t len, const char *digest)
+{
+  const char *colon = strchr(digest, ':');
+  const char *hex = colon ? colon + 1 : digest;
+  size_t n = strnlen(hex, len - 1);
+  memcpy(dst, hex, n);
+  dst[n] = '\0';
+}
+
+/* Before the rename, so that a disk is never in place without the archive
+ * and digest that were asked for. */
+static int digest_and_archive(struct build *b, struct sbd_disk_result *res, sbd_error_t *err)
+{
+  const struct sbd_disk_spec *spec = b->spec;
+  if (!spec->want_sha256 && spec->gce_tar == NULL)
+    return 0;
+  struct sbd_gce_archive_params p = {
+      .raw_path = b->tmp_path,
+      .archive_path = spec->gce_tar,
+      .mtime = spec->now,
+      .no_raw_digest = !spec->want_sha256,
+  };
+  struct sbd_gce_archive_result r;
+  if (sbd_gce_archive_write(&p, &r, err) < 0)
+    return -1;
+  if (spec->want_sha256)
+    copy_hex(res->sha256, sizeof(res->sha256), r.raw_digest);
+  if (spec->gce_tar) {
+    copy_hex(res->gce_tar_sha256, sizeof(res->gce_tar_sha256), r.archive_digest);
+    res->gce_tar_bytes = r.archive_size;
+  }
+  return 0;
+}
+
 static int build_into_tmp(struct build *b, uint64_t capacity, struct sbd_disk_result *res,
                           sbd_error_t *err)
 {
@@ -240,9 +276,9 @@ static int build_into_tmp(struct build *b, uint64_t capacity, struct sbd_disk_re
   res->size_bytes = sum.size_bytes;
   res->used_bytes = sum.content_blocks * SBD_EXT4_BLOCK_SIZE;
   res->inodes_used = sum.inodes_used;
-  if (sync_path(b->tmp_path, false, err) < 0)
+  if (sync_path(b->tmp_path, false, err) < 0 || sbd_probe_ext4(b->tmp_path, sum.size_bytes, err) < 0)
     return -1;
-  return sbd_probe_ext4(b->tmp_path, sum.size_bytes, err);
+  return digest_and_archive(b, res, err);
 }
 
 /* Room to write in before the size is known: a generous multiple of the

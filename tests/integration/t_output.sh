@@ -31,8 +31,8 @@ if (cd "$T/a" && "$SBDISK" build -q --cache-dir "$T/cache-a" --jobs 1 -o disk.ra
 sleep 1.1
 if (cd "$T/b" && "$SBDISK" build -q --cache-dir "$T/cache-b" --jobs 4 -o disk.raw "${refs[@]}") 2>"$T/err"; then
   ok "second build"; else fail "second build" "$(cat "$T/err")"; fi
-if cmp -s "$T/a/disk.raw" "$T/b/disk.raw"; then ok "two builds, other dirs, caches, times and --jobs: identical bytes"
-else fail "two builds are identical" "$(cmp "$T/a/disk.raw" "$T/b/disk.raw" 2>&1 | head -1)"; fi
+if out=$(sparse_cmp "$T/a/disk.raw" "$T/b/disk.raw" 2>&1); then ok "two builds, other dirs, caches, times and --jobs: identical bytes"
+else fail "two builds are identical" "$out"; fi
 
 # The stamped time, by default, is the newest image's creation time...
 newest=0
@@ -48,7 +48,7 @@ else fail "default time: the newest image's creation time" "snapshots/ mtime 0x$
 # ...and SOURCE_DATE_EPOCH, when set, wins.
 if SOURCE_DATE_EPOCH=1234567890 "$SBDISK" build -q --cache-dir "$T/cache-a" -o "$T/sde.raw" "${refs[@]}" 2>"$T/err"; then
   stamp=$(debugfs -R 'stat /snapshots' "$T/sde.raw" 2>/dev/null | sed -n 's/^ *mtime: 0x\([0-9a-f]*\).*/\1/p')
-  if [ "$((16#${stamp:-0}))" = 1234567890 ] && ! cmp -s "$T/sde.raw" "$T/a/disk.raw"; then
+  if [ "$((16#${stamp:-0}))" = 1234567890 ] && ! sparse_cmp "$T/sde.raw" "$T/a/disk.raw" 2>/dev/null; then
     ok "SOURCE_DATE_EPOCH stamps the disk"; else fail "SOURCE_DATE_EPOCH stamps the disk" "mtime 0x$stamp"; fi
 else fail "SOURCE_DATE_EPOCH stamps the disk" "$(cat "$T/err")"; fi
 if SOURCE_DATE_EPOCH=soon "$SBDISK" build -q --cache-dir "$T/cache-a" -o "$T/bad.raw" "${refs[@]}" 2>"$T/err"; then
@@ -64,8 +64,9 @@ if "$SBDISK" build --cache-dir "$T/cache-a" -o "$T/j.raw" --json "${refs[@]}" > 
 if jq -e . "$T/j.json" >/dev/null 2>&1; then ok "--json: stdout is one JSON document"; else fail "--json: stdout is one JSON document" "$(head -c 300 "$T/j.json")"; fi
 if grep -q 'Resolving' "$T/j.err" && ! grep -q 'Resolving' "$T/j.json"; then ok "--json: progress goes to stderr only"
 else fail "--json: progress goes to stderr only"; fi
-if [ "$(jq -r .sha256 "$T/j.json")" = "$(sha "$T/j.raw")" ]; then ok "--json: sha256 is the raw file's"
-else fail "--json: sha256 is the raw file's" "json $(jq -r .sha256 "$T/j.json"), file $(sha "$T/j.raw")"; fi
+raw_sha=$(sparse_sha256 "$T/j.raw")
+if [ "$(jq -r .sha256 "$T/j.json")" = "$raw_sha" ]; then ok "--json: sha256 is the raw file's"
+else fail "--json: sha256 is the raw file's" "json $(jq -r .sha256 "$T/j.json"), file $raw_sha"; fi
 size=$(jq -r .size_bytes "$T/j.json")
 if [ "$size" = "$(stat -c %s "$T/j.raw")" ] && [ $((size % (1024 * 1024 * 1024))) = 0 ]; then ok "--json: size_bytes is the file's, whole GiB"
 else fail "--json: size_bytes" "$size vs $(stat -c %s "$T/j.raw")"; fi
@@ -92,7 +93,7 @@ if jq -e 'type == "object" and ([.[] | type == "string"] | all)' "$T/flat.json" 
   ok "--json=flat: one object, every value a string"; else fail "--json=flat: every value a string" "$(cat "$T/flat.json")"; fi
 if [ "$(jq -r 'keys_unsorted | join(",")' "$T/flat.json")" = "output,size_bytes,sha256,gce_tar,gce_tar_sha256,images" ]; then
   ok "--json=flat: its keys"; else fail "--json=flat: its keys" "$(jq -r 'keys_unsorted | join(",")' "$T/flat.json")"; fi
-if [ "$(jq -r .sha256 "$T/flat.json")" = "$(sha "$T/j.raw")" ] && [ "$(jq -r .size_bytes "$T/flat.json")" = "$(stat -c %s "$T/j.raw")" ]; then
+if [ "$(jq -r .sha256 "$T/flat.json")" = "$raw_sha" ] && [ "$(jq -r .size_bytes "$T/flat.json")" = "$(stat -c %s "$T/j.raw")" ]; then
   ok "--json=flat: sha256 and size_bytes"; else fail "--json=flat: sha256 and size_bytes"; fi
 want_images="$REGISTRY/sbdisk/demo:1.0@$(jq -r '.images[0].digest' "$T/j.json"),$REGISTRY/sbdisk/mixed:1@$(jq -r '.images[1].digest' "$T/j.json")"
 if [ "$(jq -r .images "$T/flat.json")" = "$want_images" ]; then ok "--json=flat: images as ref@digest"
@@ -112,8 +113,8 @@ if [ -f "$T/a/disk.tar.gz" ]; then
   type=$(gzip -dc "$T/a/disk.tar.gz" | head -c 157 | tail -c 1)
   if [ "$type" = S ]; then ok "--gce-tar: a GNU sparse member"; else fail "--gce-tar: a GNU sparse member" "typeflag '$type'"; fi
   mkdir -p "$T/x" && tar -C "$T/x" -xSzf "$T/a/disk.tar.gz"
-  if cmp -s "$T/x/disk.raw" "$T/a/disk.raw"; then ok "--gce-tar: GNU tar restores the raw file byte for byte"
-  else fail "--gce-tar: GNU tar restores the raw file" "$(cmp "$T/x/disk.raw" "$T/a/disk.raw" 2>&1 | head -1)"; fi
+  if out=$(sparse_cmp "$T/x/disk.raw" "$T/a/disk.raw" 2>&1); then ok "--gce-tar: GNU tar restores the raw file byte for byte"
+  else fail "--gce-tar: GNU tar restores the raw file" "$out"; fi
   alloc=$(( $(stat -c %b "$T/x/disk.raw") * 512 ))
   if [ "$alloc" -lt $((256 * 1024 * 1024)) ]; then ok "--gce-tar: restored sparse ($alloc bytes allocated)"; else fail "--gce-tar: restored sparse" "$alloc bytes"; fi
   if [ "$(jq -r .gce_tar.sha256 "$T/a/out.json")" = "$(sha "$T/a/disk.tar.gz")" ] && [ "$(jq -r .gce_tar.path "$T/a/out.json")" = "$T/a/disk.tar.gz" ]; then
@@ -125,12 +126,12 @@ else
 fi
 # An archive that cannot be written is refused before anything is fetched,
 # and the disk already there stays as it was.
-before=$(sha "$T/a/disk.raw")
+before=$(sparse_digest "$T/a/disk.raw")
 if "$SBDISK" build -q --cache-dir "$T/cold" -o "$T/a/disk.raw" --gce-tar "$T/nowhere/disk.tar.gz" "${refs[@]}" 2>"$T/err"; then
   fail "--gce-tar into a missing directory is refused"
 else
   rc=$?
-  if [ $rc = 2 ] && grep -q "$T/nowhere" "$T/err" && [ "$(sha "$T/a/disk.raw")" = "$before" ] &&
+  if [ $rc = 2 ] && grep -q "$T/nowhere" "$T/err" && [ "$(sparse_digest "$T/a/disk.raw")" = "$before" ] &&
      [ -z "$(find "$T/cold" -type f 2>/dev/null)" ]; then
     ok "--gce-tar into a missing directory: exit 2 before any download, disk untouched"
   else fail "--gce-tar into a missing directory" "exit $rc: $(cat "$T/err")"; fi
