@@ -724,9 +724,12 @@ static int run(struct build_opts *o, sbd_error_t *err)
   clock_gettime(CLOCK_MONOTONIC, &t1);
   double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
   cleanup_free char *used = human(res.used_bytes);
-  say(&ui, "Done: %s, %llu GiB (%s of content), %zu images, %zu layers, %llu files, %.1fs\n",
-      o->output, (unsigned long long)(res.size_bytes / SBD_GIB), used, c.n_rows,
-      c.plan.n_snapshots, (unsigned long long)res.files, secs);
+  cleanup_free char *unique = human(c.plan.unique_bytes);
+  say(&ui,
+      "Done: %s, %llu GiB (%s of content): %zu image%s, %zu unique layer%s (%s compressed), "
+      "%llu files, %.1fs\n",
+      o->output, (unsigned long long)(res.size_bytes / SBD_GIB), used, c.n_rows, c.n_rows == 1 ? "" : "s",
+      c.plan.n_snapshots, c.plan.n_snapshots == 1 ? "" : "s", unique, (unsigned long long)res.files, secs);
   if (o->gce_tar) {
     cleanup_free char *tar_size = human(res.gce_tar_bytes);
     say(&ui, "GCE archive: %s (%s)\n", o->gce_tar, tar_size);
