@@ -18,6 +18,9 @@ int sbd_ext4_error(sbd_error_t *err, errcode_t code, const char *fmt, ...)
   cleanup_free char *what = xvasprintf(fmt, ap);
   va_end(ap);
   int exit_code = SBD_EXIT_FAILURE;
+  /* Without libext2fs's table, error_message() says "Unknown code ext2 N";
+   * registering it again is a no-op. */
+  initialize_ext2_error_table();
   const char *why = error_message(code);
   switch (code) {
   case EXT2_ET_BLOCK_ALLOC_FAIL:

@@ -159,3 +159,23 @@ else fail "--name with 39 characters builds" "$(cat "$T/err")"; fi
 if "$SBDISK" build -q --cache-dir "$T/cache-a" -o "$T/a/disk.raw" --name my-cache --json "${refs[@]}" > "$T/n.json" 2>"$T/err" &&
    [ "$(jq -r .name "$T/n.json")" = my-cache ] && jq -r '.gcloud[]' "$T/n.json" | grep -q 'images/my-cache,mode=CONTAINER_IMAGE_CACHE'; then
   ok "--name with --json: the commands are in the object"; else fail "--name with --json" "$(cat "$T/err")"; fi
+
+# --- progress: bars on a terminal, calm lines elsewhere -----------------------
+if command -v script >/dev/null; then
+  TERM=xterm script -qfec "stty cols 100; '$SBDISK' build --cache-dir '$T/cold-tty' -o '$T/tty.raw' --json ${refs[*]}" /dev/null > "$T/tty.out" 2>&1
+  rc=$?
+  if [ $rc = 0 ] && grep -q $'\033\\[2K' "$T/tty.out" && grep -q 'writing \[#*' "$T/tty.out" &&
+     grep -Eq '[0-9]+/[0-9]+ [0-9a-f]{12} \[[#.]+\] ' "$T/tty.out" && grep -q 'Done: ' "$T/tty.out"; then
+    ok "on a terminal: a bar per layer and one for writing, then the summary"
+  else fail "on a terminal: bars" "exit $rc: $(tr -d '\033' < "$T/tty.out" | head -c 400)"; fi
+  # the JSON still parses: the bars went to stderr (the terminal), not into it
+  if tr -d '\r' < "$T/tty.out" | sed -n '/^{/,/^}/p' | jq -e .sha256 >/dev/null 2>&1; then
+    ok "on a terminal: --json intact beside the bars"; else fail "on a terminal: --json intact"; fi
+  TERM=xterm script -qfec "'$SBDISK' build -q --cache-dir '$T/cold-tty' -o '$T/tty.raw' ${refs[*]}" /dev/null > "$T/tty-q.out" 2>&1
+  if [ ! -s "$T/tty-q.out" ]; then ok "on a terminal with -q: nothing printed"; else fail "on a terminal with -q" "$(head -c 200 "$T/tty-q.out")"; fi
+else
+  skip "progress on a terminal" "no script(1) to give sbdisk a terminal"
+fi
+"$SBDISK" build --cache-dir "$T/cache-a" -o "$T/pipe.raw" "${refs[@]}" 2> "$T/pipe.err" | cat
+if ! grep -q $'\033' "$T/pipe.err" && grep -Eq '^  \[2/[0-9]+\] snapshots/2/fs ' "$T/pipe.err" && grep -q '^Done: ' "$T/pipe.err"; then
+  ok "not a terminal: plain lines, no escape codes"; else fail "not a terminal: plain lines" "$(head -c 300 "$T/pipe.err")"; fi
