@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "cli/progress.h"
 #include "cli/report.h"
+#include "cli/signals.h"
 #include "disk/disk.h"
 #include "lib/cache.h"
 #include "lib/fetch.h"
@@ -436,6 +437,8 @@ static void blob_rewind(void *opaque)
 
 /* Everything a build holds, released in one place. */
 struct build_ctx {
+  struct sbd_tmpfiles *tmpfiles;
+  struct sbd_signals *signals;
   struct sbd_progress *progress;
   struct sbd_platform platform;
   struct sbd_cache *cache;
@@ -480,6 +483,9 @@ static void build_ctx_free(struct build_ctx *c)
   }
   sbd_cache_free(c->cache);
   sbd_platform_free(&c->platform);
+  /* last: every thread that records temporary files has stopped */
+  sbd_signals_stop(c->signals);
+  sbd_tmpfiles_free(c->tmpfiles);
 }
 
 static int resolve_all(struct build_ctx *c, const struct build_opts *o, const struct ui *ui,
@@ -633,11 +639,15 @@ static int run(struct build_opts *o, sbd_error_t *err)
   if (source_date_epoch(&sde, err) < 0 || check_output("output", o->output, err) < 0 ||
       (o->gce_tar && check_output("--gce-tar", o->gce_tar, err) < 0))
     return -1;
-  __attribute__((cleanup(build_ctx_free))) struct build_ctx c = {0};
+  __attribute__((cleanup(build_ctx_free))) struct build_ctx c = {.tmpfiles = sbd_tmpfiles_new()};
+  /* before any thread: curl's resolver, the fetcher, the writer's */
+  if (sbd_signals_start(c.tmpfiles, &c.signals, err) < 0)
+    return -1;
   if (sbd_platform_parse(o->platform, &c.platform, err) < 0)
     return sbd_error_prefix(err, "--platform: ");
   if (sbd_cache_open(o->cache_dir, &c.cache, err) < 0)
     return -1;
+  sbd_cache_set_tmpfiles(c.cache, c.tmpfiles);
   tell(&ui, "blob cache: %s; platform: %s; %u parallel downloads", sbd_cache_dir(c.cache), o->platform,
        o->jobs);
   if (o->password_stdin && read_password(&c.password, err) < 0)
@@ -714,6 +724,7 @@ static int run(struct build_opts *o, sbd_error_t *err)
       .events = &ev,
       .want_sha256 = o->json != SBD_JSON_NONE,
       .gce_tar = o->gce_tar,
+      .tmpfiles = c.tmpfiles,
   };
   struct sbd_disk_result res;
   if (sbd_disk_build(&spec, &res, err) < 0)

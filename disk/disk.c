@@ -46,14 +46,15 @@ static void derive_ids(const struct sbd_disk_spec *spec, uint64_t size, uint8_t 
   uuid[8] = (uuid[8] & 0x3f) | 0x80;
 }
 
-static int make_tmp_path(const char *output, char **out, sbd_error_t *err)
+static int make_tmp_path(const char *output, struct sbd_tmpfiles *tmpfiles, char **out,
+                         sbd_error_t *err)
 {
   cleanup_free char *copy1 = xstrdup(output);
   cleanup_free char *copy2 = xstrdup(output);
   const char *dir = dirname(copy1);
   const char *base = basename(copy2);
   char *tmp = xasprintf("%s/.%s.XXXXXX.tmp", dir, base);
-  int fd = mkstemps(tmp, 4);
+  int fd = sbd_tmpfiles_create(tmpfiles, tmp, 4, O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
     free(tmp);
@@ -66,6 +67,7 @@ static int make_tmp_path(const char *output, char **out, sbd_error_t *err)
     int e = errno;
     close(fd);
     unlink(tmp);
+    sbd_tmpfiles_forget(tmpfiles, tmp);
     sbd_error_set(err, SBD_EXIT_FAILURE, e, "cannot set the mode of %s", tmp);
     free(tmp);
     return -1;
@@ -238,6 +240,7 @@ static int digest_and_archive(struct build *b, struct sbd_disk_result *res, sbd_
       .archive_path = spec->gce_tar,
       .mtime = spec->now,
       .no_raw_digest = !spec->want_sha256,
+      .tmpfiles = spec->tmpfiles,
   };
   struct sbd_gce_archive_result r;
   if (sbd_gce_archive_write(&p, &r, err) < 0)
@@ -301,7 +304,7 @@ int sbd_disk_build(const struct sbd_disk_spec *spec, struct sbd_disk_result *res
     return sbd_error_set(err, SBD_EXIT_USAGE, 0, "disk size must be a whole number of GiB");
 
   struct build b = {.spec = spec};
-  if (make_tmp_path(spec->output, &b.tmp_path, err) < 0)
+  if (make_tmp_path(spec->output, spec->tmpfiles, &b.tmp_path, err) < 0)
     return -1;
   b.number_ino = xcalloc(spec->n_layers + 1, sizeof(*b.number_ino));
   b.fs_ino = xcalloc(spec->n_layers + 1, sizeof(*b.fs_ino));
@@ -321,6 +324,8 @@ int sbd_disk_build(const struct sbd_disk_spec *spec, struct sbd_disk_result *res
   }
   if (ret == 0 && rename(b.tmp_path, spec->output) < 0)
     ret = sbd_error_set(err, SBD_EXIT_FAILURE, errno, "cannot rename %s to %s", b.tmp_path, spec->output);
+  else if (ret == 0)
+    sbd_tmpfiles_forget(spec->tmpfiles, b.tmp_path);
   if (ret == 0) {
     cleanup_free char *copy = xstrdup(spec->output);
     ret = sync_path(dirname(copy), true, err);
@@ -329,6 +334,7 @@ int sbd_disk_build(const struct sbd_disk_spec *spec, struct sbd_disk_result *res
     if (b.fs)
       sbd_ext4_free(b.fs);
     unlink(b.tmp_path);
+    sbd_tmpfiles_forget(spec->tmpfiles, b.tmp_path);
     if (err && *err && sbd_error_exit_code(*err) == SBD_EXIT_NOSPACE && spec->size_bytes)
       sbd_error_prefix(err, "the content does not fit a %llu GiB disk (leave --size out to size "
                             "it automatically, or give more): ",

@@ -12,6 +12,7 @@
 #include "disk/metadata.h"
 #include "disk/stream.h"
 #include "lib/error.h"
+#include "lib/tmpfiles.h"
 
 #define SBD_DISK_NO_PARENT ((size_t)-1)
 #define SBD_GIB (1024ull * 1024 * 1024)
@@ -59,6 +60,8 @@ struct sbd_disk_spec {
    * imports, written atomically beside gce_tar. */
   bool want_sha256;
   const char *gce_tar;
+  /* Temporary files are recorded here until renamed or removed (may be NULL). */
+  struct sbd_tmpfiles *tmpfiles;
 };
 
 struct sbd_disk_result {

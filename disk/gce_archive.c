@@ -202,6 +202,7 @@ static int copy_spill(struct out *o, int spill, const char *path, uint64_t len, 
 
 struct archive {
   const char *path;
+  struct sbd_tmpfiles *tmpfiles;
   char *tmp_path;
   int tmp_fd;
   int spill_fd;
@@ -272,7 +273,7 @@ static int archive_open(struct archive *a, sbd_error_t *err)
   const char *dir = dirname(copy1);
   const char *base = basename(copy2);
   a->tmp_path = xasprintf("%s/.%s.XXXXXX.tmp", dir, base);
-  a->tmp_fd = mkostemps(a->tmp_path, 4, O_CLOEXEC);
+  a->tmp_fd = sbd_tmpfiles_create(a->tmpfiles, a->tmp_path, 4, O_CLOEXEC);
   if (a->tmp_fd < 0) {
     int e = errno;
     free(a->tmp_path);
@@ -285,10 +286,11 @@ static int archive_open(struct archive *a, sbd_error_t *err)
   if (fchmod(a->tmp_fd, 0666 & ~mask) < 0)
     return sbd_error_set(err, SBD_EXIT_FAILURE, errno, "cannot set the mode of %s", a->tmp_path);
   cleanup_free char *spill = xasprintf("%s/.%s.XXXXXX.spill", dir, base);
-  a->spill_fd = mkostemps(spill, 6, O_CLOEXEC);
+  a->spill_fd = sbd_tmpfiles_create(a->tmpfiles, spill, 6, O_CLOEXEC);
   if (a->spill_fd < 0)
     return sbd_error_set(err, SBD_EXIT_FAILURE, errno, "cannot create a spill file beside %s", a->path);
   unlink(spill);
+  sbd_tmpfiles_forget(a->tmpfiles, spill);
   return 0;
 }
 
@@ -296,6 +298,7 @@ static int archive_commit(struct archive *a, sbd_error_t *err)
 {
   if (rename(a->tmp_path, a->path) < 0)
     return sbd_error_set(err, SBD_EXIT_FAILURE, errno, "cannot rename %s to %s", a->tmp_path, a->path);
+  sbd_tmpfiles_forget(a->tmpfiles, a->tmp_path);
   free(a->tmp_path);
   a->tmp_path = NULL; /* nothing to remove any more */
   cleanup_free char *copy = xstrdup(a->path);
@@ -313,6 +316,7 @@ static void archive_release(struct archive *a)
     close(a->spill_fd);
   if (a->tmp_path) {
     unlink(a->tmp_path);
+    sbd_tmpfiles_forget(a->tmpfiles, a->tmp_path);
     free(a->tmp_path);
   }
 }
@@ -367,7 +371,7 @@ int sbd_gce_archive_write(const struct sbd_gce_archive_params *p, struct sbd_gce
   cleanup_free uint8_t *zeros = xcalloc(1, ZEROS_SIZE);
   cleanup_hash struct sbd_hash *sha = p->no_raw_digest ? NULL : sbd_hash_new(SBD_HASH_SHA256);
   struct scan s = {.fd = -1, .path = p->raw_path, .sha = sha, .buf = buf, .zeros = zeros};
-  struct archive a = {.path = p->archive_path, .tmp_fd = -1, .spill_fd = -1, .level = level,
+  struct archive a = {.path = p->archive_path, .tmpfiles = p->tmpfiles, .tmp_fd = -1, .spill_fd = -1, .level = level,
                       .mtime = (uint64_t)p->mtime};
 
   int ret = gce_archive_run(p, p->archive_path ? &a : NULL, &s, res, err);

@@ -27,6 +27,7 @@
 
 #include "lib/digest.h"
 #include "lib/error.h"
+#include "lib/tmpfiles.h"
 
 /* The zlib level the archive is made with: level 6 was 3.5% smaller for 1.7x
  * the CPU on a real disk (figures in gce_deflate.c). */
@@ -42,6 +43,7 @@ struct sbd_gce_archive_params {
    * about 1 s per GiB of the disk's size on one core, where the archive alone
    * reads only what is not a hole. */
   bool no_raw_digest;
+  struct sbd_tmpfiles *tmpfiles; /* the temporary archive is recorded here (may be NULL) */
 };
 
 struct sbd_gce_archive_result {

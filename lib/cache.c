@@ -20,9 +20,11 @@
 struct sbd_cache {
   char *dir;
   char *blobs; /* dir/blobs/sha256 */
+  struct sbd_tmpfiles *tmpfiles;
 };
 
 struct sbd_cache_writer {
+  struct sbd_tmpfiles *tmpfiles;
   char digest[SBD_DIGEST_STR_LEN];
   char *blobs;
   char *tmp_path;
@@ -91,6 +93,11 @@ void sbd_cache_free(struct sbd_cache *c)
   free(c->dir);
   free(c->blobs);
   free(c);
+}
+
+void sbd_cache_set_tmpfiles(struct sbd_cache *c, struct sbd_tmpfiles *t)
+{
+  c->tmpfiles = t;
 }
 
 const char *sbd_cache_dir(const struct sbd_cache *c)
@@ -172,8 +179,10 @@ static void cache_writer_free(struct sbd_cache_writer *w)
 {
   if (w->fd >= 0)
     close(w->fd);
-  if (w->tmp_path)
+  if (w->tmp_path) {
     unlink(w->tmp_path);
+    sbd_tmpfiles_forget(w->tmpfiles, w->tmp_path);
+  }
   sbd_hash_free(w->hash);
   free(w->blobs);
   free(w->tmp_path);
@@ -189,13 +198,14 @@ int sbd_cache_writer_begin(const struct sbd_cache *c, const char *digest,
   /* In the target's directory, so that rename(2) is atomic; hidden and with
    * a .tmp suffix so nothing mistakes it for a blob. */
   cleanup_free char *tmp = xasprintf("%s/.%s.XXXXXX.tmp", c->blobs, digest + 7);
-  int fd = mkostemps(tmp, 4, O_CLOEXEC);
+  int fd = sbd_tmpfiles_create(c->tmpfiles, tmp, 4, O_CLOEXEC);
   if (fd < 0)
     return sbd_error_set(err, SBD_EXIT_FAILURE, errno, "cannot create a file in cache %s",
                          c->blobs);
   /* mkstemp makes 0600; a shared cache's entries are world-readable. */
   fchmod(fd, 0644);
   struct sbd_cache_writer *w = xcalloc(1, sizeof(*w));
+  w->tmpfiles = c->tmpfiles;
   memcpy(w->digest, digest, SBD_DIGEST_STR_LEN);
   w->blobs = xstrdup(c->blobs);
   w->tmp_path = steal_pointer(&tmp);
@@ -254,6 +264,7 @@ static int cache_writer_finish(struct sbd_cache_writer *w, sbd_error_t *err)
   if (rename(w->tmp_path, w->final_path) < 0)
     return sbd_error_set(err, SBD_EXIT_FAILURE, errno, "cannot store %s in the cache",
                          w->final_path);
+  sbd_tmpfiles_forget(w->tmpfiles, w->tmp_path);
   free(w->tmp_path);
   w->tmp_path = NULL; /* committed: nothing left to unlink */
   cache_sync_dir(w->blobs);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "tmpfiles.h"
 
 struct sbd_cache;
 struct sbd_cache_writer;
@@ -19,6 +20,8 @@ char *sbd_cache_default_dir(void);
 /* Opens (creating it if needed) the cache at dir, or the default when NULL. */
 int sbd_cache_open(const char *dir, struct sbd_cache **out, sbd_error_t *err);
 void sbd_cache_free(struct sbd_cache *c);
+/* Record the writers' temporary files in t, for an interrupted run to remove. */
+void sbd_cache_set_tmpfiles(struct sbd_cache *c, struct sbd_tmpfiles *t);
 const char *sbd_cache_dir(const struct sbd_cache *c);
 
 /* Where the blob with this digest lives (whether or not it is there). */
