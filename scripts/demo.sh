@@ -8,8 +8,9 @@ mkdir -p demo
 out=demo/demo.raw
 cache=demo/cache
 
-echo "+ sbdisk build -o $out oci:examples/demo-image:1.0"
-"$SBDISK" build --cache-dir "$cache" -o "$out" oci:examples/demo-image:1.0
+echo "+ sbdisk build -o $out --gce-tar demo/demo.tar.gz --name sbdisk-demo oci:examples/demo-image:1.0"
+"$SBDISK" build --cache-dir "$cache" -o "$out" --gce-tar demo/demo.tar.gz --name sbdisk-demo \
+  oci:examples/demo-image:1.0
 
 echo
 echo "+ ls -ls $out   # sparse: the apparent size is whole GiB, the real usage is small"
@@ -31,4 +32,11 @@ echo
 echo "+ ea_list /snapshots/2/fs/var/cache/demo   # the opaque marker containerd sets"
 dbg "ea_list /snapshots/2/fs/var/cache/demo"
 echo
+echo "+ sbdisk verify $out   # reads the disk with libext2fs, recomputes GKE's checksums"
+"$SBDISK" verify "$out"
+echo
+echo "+ tar -tvzf demo/demo.tar.gz   # what GCE imports: one sparse member, disk.raw"
+tar --numeric-owner -tvzf demo/demo.tar.gz
+echo
+echo "Look inside: $SBDISK inspect $out"
 echo "Mount it yourself (as root): mount -o loop,ro $out /mnt"
