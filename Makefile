@@ -82,7 +82,8 @@ unit: $(UNIT)
 	$(UNIT)
 
 integration: $(SBDISK) $(TOOLS)
-	@SBDISK=$(abspath $(SBDISK)) TOOLS=$(abspath $(BUILD)/tests/tools) tests/integration/run.sh $(TESTS)
+	@SBDISK=$(abspath $(SBDISK)) TOOLS=$(abspath $(BUILD)/tests/tools) SBD_SANITIZE=$(SANITIZE) \
+	  tests/integration/run.sh $(TESTS)
 
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT)
