@@ -65,6 +65,11 @@ int sbd_deflate_piece(int level, const void *in, size_t len, bool last, struct s
 /* A stream cut into SBD_GCE_CHUNK pieces, each deflated on a worker thread and
  * sync-flushed, written to out_fd in order by the caller's thread.  A fixed
  * number of chunks is in flight, whatever the stream's length. */
+/* Whether a chunk is stored rather than deflated: every byte value occurs
+ * within a quarter of its even share (random-looking data); never below
+ * 64 KiB. */
+bool sbd_deflate_looks_incompressible(const uint8_t *in, size_t len);
+
 struct sbd_deflate_pool;
 
 /* out_name names out_fd in messages. */

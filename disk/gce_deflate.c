@@ -14,6 +14,12 @@
  * 1.611/1.555 GB for 65/112 CPU-s (pigz primes each chunk with the previous
  * 32 KiB, which we do not, to keep chunks independent).
  *
+ * A chunk whose bytes are spread evenly over all 256 values (model weights
+ * stored as random-looking floats, files that are compressed already) is
+ * stored rather than deflated: deflate would spend ~30 s a GiB to save
+ * nothing.  The test counts bytes only, so the choice, like everything
+ * else here, depends on the content alone.
+ *
  * Memory: 2 slots per thread, each an input chunk and its deflate bound
  * (about 4 MiB a thread). */
 #include <errno.h>
@@ -88,11 +94,28 @@ static size_t out_bound(z_stream *z, size_t len)
   return deflateBound(z, (uLong)len) + 16;
 }
 
+/* Random (incompressible) data looks like this; text, code, sparse files and
+ * most binaries do not. */
+bool sbd_deflate_looks_incompressible(const uint8_t *in, size_t len)
+{
+  if (len < 64 * 1024)
+    return false;
+  size_t count[256] = {0};
+  for (size_t i = 0; i < len; i++)
+    count[in[i]]++;
+  size_t even = len / 256, slack = even / 4;
+  for (size_t v = 0; v < 256; v++)
+    if (count[v] < even - slack || count[v] > even + slack)
+      return false;
+  return true;
+}
+
 static void *worker_run(void *arg)
 {
   struct sbd_deflate_pool *p = arg;
-  z_stream z = {0};
+  z_stream z = {0}, stored = {0};
   bool ok = deflateInit2(&z, p->level, Z_DEFLATED, WINDOW_BITS, MEM_LEVEL, Z_DEFAULT_STRATEGY) == Z_OK;
+  bool ok_stored = deflateInit2(&stored, 0, Z_DEFLATED, WINDOW_BITS, MEM_LEVEL, Z_DEFAULT_STRATEGY) == Z_OK;
   pthread_mutex_lock(&p->lock);
   for (;;) {
     while (p->taken == p->published && !p->stop)
@@ -103,8 +126,9 @@ static void *worker_run(void *arg)
     pthread_mutex_unlock(&p->lock);
     /* deflateReset makes each chunk a stream of its own, as a fresh
      * deflateInit would: the bytes do not depend on which worker ran it. */
-    s->failed = !ok || deflateReset(&z) != Z_OK ||
-                deflate_into(&z, s->in, s->in_len, false, s->out, p->out_cap, &s->out_len) < 0;
+    z_stream *use = sbd_deflate_looks_incompressible(s->in, s->in_len) ? &stored : &z;
+    s->failed = !ok || !ok_stored || deflateReset(use) != Z_OK ||
+                deflate_into(use, s->in, s->in_len, false, s->out, p->out_cap, &s->out_len) < 0;
     s->crc = (uint32_t)crc32(0, s->in, (uInt)s->in_len);
     pthread_mutex_lock(&p->lock);
     s->done = true;
@@ -113,6 +137,8 @@ static void *worker_run(void *arg)
   pthread_mutex_unlock(&p->lock);
   if (ok)
     deflateEnd(&z);
+  if (ok_stored)
+    deflateEnd(&stored);
   return NULL;
 }
 
