@@ -49,31 +49,12 @@ static void derive_ids(const struct sbd_disk_spec *spec, uint64_t size, uint8_t 
 static int make_tmp_path(const char *output, struct sbd_tmpfiles *tmpfiles, char **out,
                          sbd_error_t *err)
 {
-  cleanup_free char *copy1 = xstrdup(output);
-  cleanup_free char *copy2 = xstrdup(output);
-  const char *dir = dirname(copy1);
-  const char *base = basename(copy2);
-  char *tmp = xasprintf("%s/.%s.XXXXXX.tmp", dir, base);
-  int fd = sbd_tmpfiles_create(tmpfiles, tmp, 4, O_CLOEXEC);
+  int fd = sbd_tmpfiles_create_beside(tmpfiles, output, out);
   if (fd < 0) {
-    int e = errno;
-    free(tmp);
-    return sbd_error_set(err, SBD_EXIT_FAILURE, e, "cannot create a file in %s", dir);
-  }
-  /* mkstemp makes 0600; the disk is an ordinary output file. */
-  mode_t mask = umask(0);
-  umask(mask);
-  if (fchmod(fd, 0666 & ~mask) < 0) {
-    int e = errno;
-    close(fd);
-    unlink(tmp);
-    sbd_tmpfiles_forget(tmpfiles, tmp);
-    sbd_error_set(err, SBD_EXIT_FAILURE, e, "cannot set the mode of %s", tmp);
-    free(tmp);
-    return -1;
+    cleanup_free char *copy = xstrdup(output);
+    return sbd_error_set(err, SBD_EXIT_FAILURE, errno, "cannot create a file in %s", dirname(copy));
   }
   close(fd);
-  *out = tmp;
   return 0;
 }
 

@@ -272,19 +272,9 @@ static int archive_open(struct archive *a, sbd_error_t *err)
   cleanup_free char *copy2 = xstrdup(a->path);
   const char *dir = dirname(copy1);
   const char *base = basename(copy2);
-  a->tmp_path = xasprintf("%s/.%s.XXXXXX.tmp", dir, base);
-  a->tmp_fd = sbd_tmpfiles_create(a->tmpfiles, a->tmp_path, 4, O_CLOEXEC);
-  if (a->tmp_fd < 0) {
-    int e = errno;
-    free(a->tmp_path);
-    a->tmp_path = NULL;
-    return sbd_error_set(err, SBD_EXIT_FAILURE, e, "cannot create the GCE archive %s", a->path);
-  }
-  /* mkstemp makes 0600; the archive is an ordinary output file. */
-  mode_t mask = umask(0);
-  umask(mask);
-  if (fchmod(a->tmp_fd, 0666 & ~mask) < 0)
-    return sbd_error_set(err, SBD_EXIT_FAILURE, errno, "cannot set the mode of %s", a->tmp_path);
+  a->tmp_fd = sbd_tmpfiles_create_beside(a->tmpfiles, a->path, &a->tmp_path);
+  if (a->tmp_fd < 0)
+    return sbd_error_set(err, SBD_EXIT_FAILURE, errno, "cannot create the GCE archive %s", a->path);
   cleanup_free char *spill = xasprintf("%s/.%s.XXXXXX.spill", dir, base);
   a->spill_fd = sbd_tmpfiles_create(a->tmpfiles, spill, 6, O_CLOEXEC);
   if (a->spill_fd < 0)

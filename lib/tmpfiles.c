@@ -2,6 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -56,6 +59,49 @@ int sbd_tmpfiles_create(struct sbd_tmpfiles *t, char *template, int suffixlen, i
   int e = errno;
   pthread_mutex_unlock(&t->lock);
   errno = e;
+  return fd;
+}
+
+/* The umask, read without changing it: umask(2) can only be read by setting
+ * it, which would race with files other threads create meanwhile. */
+static mode_t current_umask(void)
+{
+  FILE *f = fopen("/proc/self/status", "re");
+  char line[128];
+  unsigned mask;
+  while (f && fgets(line, sizeof(line), f))
+    if (sscanf(line, "Umask: %o", &mask) == 1) {
+      fclose(f);
+      return (mode_t)mask;
+    }
+  if (f)
+    fclose(f);
+  mode_t m = umask(0); /* no /proc: the old way */
+  umask(m);
+  return m;
+}
+
+int sbd_tmpfiles_create_beside(struct sbd_tmpfiles *t, const char *path, char **tmp_path)
+{
+  cleanup_free char *copy1 = xstrdup(path);
+  cleanup_free char *copy2 = xstrdup(path);
+  char *tmp = xasprintf("%s/.%s.XXXXXX.tmp", dirname(copy1), basename(copy2));
+  int fd = sbd_tmpfiles_create(t, tmp, 4, O_CLOEXEC);
+  if (fd >= 0 && fchmod(fd, 0666 & ~current_umask()) < 0) {
+    int e = errno;
+    close(fd);
+    unlink(tmp);
+    sbd_tmpfiles_forget(t, tmp);
+    fd = -1;
+    errno = e;
+  }
+  if (fd < 0) {
+    int e = errno;
+    free(tmp);
+    errno = e;
+    return -1;
+  }
+  *tmp_path = tmp;
   return fd;
 }
 

@@ -17,6 +17,12 @@ void sbd_tmpfiles_free(struct sbd_tmpfiles *t);
  * it is mkostemps alone.  Returns the descriptor, or -1 with errno set. */
 int sbd_tmpfiles_create(struct sbd_tmpfiles *t, char *template, int suffixlen, int flags);
 
+/* An output's temporary twin: ".BASE.XXXXXX.tmp" in PATH's directory (so
+ * that rename(2) into place is atomic), recorded as create does, with the
+ * mode any new file gets (0666 less the umask) rather than mkstemp's 0600.
+ * Returns the descriptor and sets *tmp_path (malloc'd); -1 with errno set. */
+int sbd_tmpfiles_create_beside(struct sbd_tmpfiles *t, const char *path, char **tmp_path);
+
 /* The file was renamed into place or removed: no longer ours to remove.
  * Call it after the rename (t may be NULL). */
 void sbd_tmpfiles_forget(struct sbd_tmpfiles *t, const char *path);
