@@ -618,18 +618,25 @@ static int read_entries(struct applier *a, struct sbd_stream *stream, sbd_error_
   cleanup_archive struct archive *ar = NULL;
   if (sbd_stream_archive_open(stream, &ar, err) < 0)
     return -1;
+  cleanup_free char *last = NULL; /* to say where a damaged header is */
   for (;;) {
     struct archive_entry *e;
     int r = archive_read_next_header(ar, &e);
     if (r == ARCHIVE_EOF)
       return 0;
-    if (r < ARCHIVE_WARN)
-      return sbd_stream_archive_error(stream, ar, err);
-    a->r->entries++;
-    if (apply_entry(a, ar, e, err) < 0) {
-      const char *name = archive_entry_pathname(e);
-      return sbd_error_prefix(err, "entry %s: ", name ? name : "?");
+    /* ARCHIVE_RETRY is a damaged header libarchive would skip (a bad
+     * checksum, say): Go's archive/tar, and so containerd, refuses it. */
+    if (r < ARCHIVE_WARN || r == ARCHIVE_RETRY) {
+      sbd_stream_archive_error(stream, ar, err);
+      return last ? sbd_error_prefix(err, "the header after entry %s: ", last)
+                  : sbd_error_prefix(err, "the first header: ");
     }
+    a->r->entries++;
+    const char *name = archive_entry_pathname(e);
+    if (apply_entry(a, ar, e, err) < 0)
+      return sbd_error_prefix(err, "entry %s: ", name ? name : "?");
+    free(last);
+    last = xstrdup(name ? name : "?");
   }
 }
 
