@@ -661,10 +661,16 @@ int sbd_layer_apply(const struct sbd_layer_params *p, struct sbd_layer_result *r
   if (sbd_stream_open(p->blob_path, p->reader, p->compression, &stream, err) < 0)
     goto out;
   sbd_stream_set_progress(stream, p->progress, p->progress_opaque);
-  if (read_entries(&a, stream, err) < 0)
+  if (read_entries(&a, stream, err) < 0 || sbd_stream_finish(stream, r->blob_digest, r->diff_id, err) < 0) {
+    /* Bytes that are not the blob's explain any refusal they caused. */
+    cleanup_error sbd_error_t bad_blob = NULL;
+    if (sbd_error_exit_code(*err) == SBD_EXIT_IMAGE && p->expect_blob_digest &&
+        sbd_stream_check_blob(stream, p->expect_blob_digest, &bad_blob) < 0) {
+      sbd_error_free(err);
+      *err = steal_pointer(&bad_blob);
+    }
     goto out;
-  if (sbd_stream_finish(stream, r->blob_digest, r->diff_id, err) < 0)
-    goto out;
+  }
   if (r->blob_digest[0] == '\0' && p->expect_blob_digest) /* the reader verified it */
     snprintf(r->blob_digest, sizeof(r->blob_digest), "%s", p->expect_blob_digest);
   else if (p->expect_blob_digest && strcmp(p->expect_blob_digest, r->blob_digest) != 0) {
