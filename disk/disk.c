@@ -235,13 +235,14 @@ static int digest_and_archive(struct build *b, struct sbd_disk_result *res, sbd_
   return 0;
 }
 
-static int build_into_tmp(struct build *b, uint64_t capacity, struct sbd_disk_result *res,
-                          sbd_error_t *err)
+/* Every snapshot and the metadata files, into a fresh filesystem in the
+ * temporary file: of `size` bytes, or (size 0) of a size chosen at the end,
+ * written meanwhile in `capacity` bytes.  b->fs stays open. */
+static int fill_tmp(struct build *b, uint64_t size, uint64_t capacity, sbd_error_t *err)
 {
   const struct sbd_disk_spec *spec = b->spec;
-  struct sbd_ext4_params params = {
-      .size_bytes = spec->size_bytes, .capacity_bytes = capacity, .now = spec->now};
-  derive_ids(spec, spec->size_bytes, params.uuid, params.hash_seed);
+  struct sbd_ext4_params params = {.size_bytes = size, .capacity_bytes = capacity, .now = spec->now};
+  derive_ids(spec, size, params.uuid, params.hash_seed);
   if (sbd_ext4_create(b->tmp_path, &params, &b->fs, err) < 0)
     return -1;
   if (sbd_ext4_alloc_inode(b->fs, true, &b->snapshots_ino, err) < 0)
@@ -249,7 +250,14 @@ static int build_into_tmp(struct build *b, uint64_t capacity, struct sbd_disk_re
   for (size_t i = 0; i < spec->n_layers; i++)
     if (apply_layer(b, i, err) < 0)
       return -1;
-  if (write_skeleton(b, err) < 0 || write_metadata(b, err) < 0)
+  return write_skeleton(b, err) < 0 || write_metadata(b, err) < 0 ? -1 : 0;
+}
+
+static int build_into_tmp(struct build *b, uint64_t capacity, struct sbd_disk_result *res,
+                          sbd_error_t *err)
+{
+  const struct sbd_disk_spec *spec = b->spec;
+  if (fill_tmp(b, spec->size_bytes, capacity, err) < 0)
     return -1;
   for (size_t i = 0; i < spec->n_layers; i++)
     res->files += b->results[i].files;
@@ -278,6 +286,58 @@ static uint64_t initial_capacity(const struct sbd_disk_spec *spec)
   return cap > SBD_DISK_MAX_SIZE ? SBD_DISK_MAX_SIZE : cap;
 }
 
+static uint64_t grow_capacity(uint64_t cap)
+{
+  return cap * 4 > SBD_DISK_MAX_SIZE ? SBD_DISK_MAX_SIZE : cap * 4;
+}
+
+/* A --size disk the content does not fit: writing it all again at the
+ * automatic size (in the same temporary file, nothing finalised) is the one
+ * exact way to know what it needs, blocks and inodes alike. */
+static int measure_needed_size(struct build *b, uint64_t *size, sbd_error_t *err)
+{
+  uint64_t cap = initial_capacity(b->spec);
+  for (;;) {
+    if (b->fs)
+      sbd_ext4_free(steal_pointer(&b->fs));
+    cleanup_error sbd_error_t e = NULL;
+    if (fill_tmp(b, 0, cap, &e) == 0)
+      break;
+    if (sbd_error_exit_code(e) != SBD_EXIT_NOSPACE || cap >= SBD_DISK_MAX_SIZE) {
+      *err = steal_pointer(&e);
+      return -1;
+    }
+    cap = grow_capacity(cap);
+  }
+  struct sbd_ext4_usage u;
+  sbd_ext4_usage(b->fs, &u);
+  sbd_ext4_free(steal_pointer(&b->fs));
+  return sbd_ext4_pick_size(&u, false, size, err);
+}
+
+/* Replaces "does not fit" with the size that would fit, or with why the
+ * content could not be measured (a later layer may be bad). */
+static void explain_no_space(struct build *b, sbd_error_t *err)
+{
+  uint64_t given = b->spec->size_bytes / SBD_GIB, needed = 0;
+  cleanup_error sbd_error_t e = NULL;
+  if (measure_needed_size(b, &needed, &e) < 0) {
+    if (sbd_error_exit_code(e) != SBD_EXIT_NOSPACE) {
+      sbd_error_free(err);
+      *err = steal_pointer(&e);
+      return;
+    }
+    sbd_error_prefix(err, "the content does not fit a %llu GiB disk, nor any up to 16 TiB: ",
+                     (unsigned long long)given);
+    return;
+  }
+  sbd_error_prefix(err, "the content needs at least %llu GiB and does not fit the %llu GiB of "
+                        "--size (give at least %lluG, or leave --size out to size it "
+                        "automatically): ",
+                   (unsigned long long)(needed / SBD_GIB), (unsigned long long)given,
+                   (unsigned long long)(needed / SBD_GIB));
+}
+
 int sbd_disk_build(const struct sbd_disk_spec *spec, struct sbd_disk_result *res, sbd_error_t *err)
 {
   memset(res, 0, sizeof(*res));
@@ -299,7 +359,7 @@ int sbd_disk_build(const struct sbd_disk_spec *spec, struct sbd_disk_result *res
     sbd_error_free(err);
     if (b.fs)
       sbd_ext4_free(steal_pointer(&b.fs));
-    cap = cap * 4 > SBD_DISK_MAX_SIZE ? SBD_DISK_MAX_SIZE : cap * 4;
+    cap = grow_capacity(cap);
     memset(res, 0, sizeof(*res));
     ret = build_into_tmp(&b, cap, res, err);
   }
@@ -312,14 +372,12 @@ int sbd_disk_build(const struct sbd_disk_spec *spec, struct sbd_disk_result *res
     ret = sync_path(dirname(copy), true, err);
   }
   if (ret < 0) {
+    if (err && *err && sbd_error_exit_code(*err) == SBD_EXIT_NOSPACE && spec->size_bytes)
+      explain_no_space(&b, err);
     if (b.fs)
       sbd_ext4_free(b.fs);
     unlink(b.tmp_path);
     sbd_tmpfiles_forget(spec->tmpfiles, b.tmp_path);
-    if (err && *err && sbd_error_exit_code(*err) == SBD_EXIT_NOSPACE && spec->size_bytes)
-      sbd_error_prefix(err, "the content does not fit a %llu GiB disk (leave --size out to size "
-                            "it automatically, or give more): ",
-                       (unsigned long long)(spec->size_bytes / SBD_GIB));
   }
   free(b.tmp_path);
   free(b.number_ino);

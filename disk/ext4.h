@@ -61,7 +61,10 @@ struct sbd_ext4_usage {
   uint64_t max_inode;
 };
 void sbd_ext4_usage(const struct sbd_ext4 *fs, struct sbd_ext4_usage *u);
-int sbd_ext4_pick_size(const struct sbd_ext4_usage *u, uint64_t *size, sbd_error_t *err);
+/* The smallest whole GiB (from 10 GiB) that holds the content: with 10% of
+ * the blocks and inodes left free when headroom is set, with none otherwise. */
+int sbd_ext4_pick_size(const struct sbd_ext4_usage *u, bool headroom, uint64_t *size,
+                       sbd_error_t *err);
 
 ext2_filsys sbd_ext4_filsys(struct sbd_ext4 *fs);
 int64_t sbd_ext4_now(const struct sbd_ext4 *fs);

@@ -114,17 +114,18 @@ static uint64_t format_overhead(uint64_t size)
          (journal > 0 ? (uint64_t)journal : 0) + 1 /* the resize inode's block */;
 }
 
-int sbd_ext4_pick_size(const struct sbd_ext4_usage *u, uint64_t *size, sbd_error_t *err)
+int sbd_ext4_pick_size(const struct sbd_ext4_usage *u, bool headroom, uint64_t *size,
+                       sbd_error_t *err)
 {
   for (uint64_t s = MIN_SIZE; s <= MAX_SIZE; s += GIB) {
     uint64_t blocks = s / SBD_EXT4_BLOCK_SIZE;
     uint64_t inodes = groups_of(s) * INODES_PER_GROUP;
     if (u->end_block > blocks || u->max_inode > inodes)
       continue;
-    if (u->inodes_used > inodes - inodes / 10)
+    if (u->inodes_used > inodes - (headroom ? inodes / 10 : 0))
       continue;
     uint64_t used = format_overhead(s) + u->content_blocks;
-    if (used <= blocks && blocks - used >= blocks / 10) {
+    if (used <= blocks && blocks - used >= (headroom ? blocks / 10 : 0)) {
       *size = s;
       return 0;
     }
@@ -420,7 +421,7 @@ static int close_inner(struct sbd_ext4 *fs, struct sbd_ext4_summary *sum, sbd_er
   uint64_t size = fs->fixed_size;
   struct sbd_ext4_usage u;
   sbd_ext4_usage(fs, &u);
-  if (size == 0 && sbd_ext4_pick_size(&u, &size, err) < 0)
+  if (size == 0 && sbd_ext4_pick_size(&u, true, &size, err) < 0)
     return -1;
   if (u.end_block > size / SBD_EXT4_BLOCK_SIZE)
     return sbd_error_set(err, SBD_EXIT_NOSPACE, 0, "the content does not fit");

@@ -516,6 +516,27 @@ static int entry_type(struct archive_entry *e, uint32_t *type, bool *hardlink, s
   }
 }
 
+/* ext4 holds names of up to 255 bytes, and containerd's own mkdir, open or
+ * mknod fails on a longer one (ENAMETOOLONG): refused here, where the entry
+ * is known, rather than when its directory is written at the end.  A
+ * whiteout creates only the name it hides. */
+static int check_name_lengths(const struct sbd_path *pp, const char *base, sbd_error_t *err)
+{
+  for (size_t i = 0; i < pp->n; i++)
+    if (pp->len[i] > EXT2_NAME_LEN)
+      return sbd_error_set(err, SBD_EXIT_IMAGE, ENAMETOOLONG,
+                           "a directory name of %zu bytes is longer than ext4's %d", pp->len[i],
+                           EXT2_NAME_LEN);
+  const char *made = base;
+  if (has_prefix(base, WHITEOUT_PREFIX) && strcmp(base, WHITEOUT_OPAQUE) != 0)
+    made = base + strlen(WHITEOUT_PREFIX);
+  if (strlen(made) > EXT2_NAME_LEN)
+    return sbd_error_set(err, SBD_EXIT_IMAGE, ENAMETOOLONG,
+                         "a file name of %zu bytes is longer than ext4's %d", strlen(made),
+                         EXT2_NAME_LEN);
+  return 0;
+}
+
 static int apply_entry(struct applier *a, struct archive *ar, struct archive_entry *e,
                        sbd_error_t *err)
 {
@@ -542,6 +563,8 @@ static int apply_entry(struct applier *a, struct archive *ar, struct archive_ent
    * resolves to the root: containerd skips such entries. */
   if (strcmp(base, ".") == 0 || strcmp(base, "..") == 0 || base[0] == '\0')
     return 0;
+  if (check_name_lengths(&pp, base, err) < 0)
+    return -1;
   struct sbd_node *dir = a->tree->root;
   if (pp.n > 0 && applier_mkparent(a, &pp, &dir, err) < 0)
     return -1;
@@ -595,18 +618,25 @@ static int read_entries(struct applier *a, struct sbd_stream *stream, sbd_error_
   cleanup_archive struct archive *ar = NULL;
   if (sbd_stream_archive_open(stream, &ar, err) < 0)
     return -1;
+  cleanup_free char *last = NULL; /* to say where a damaged header is */
   for (;;) {
     struct archive_entry *e;
     int r = archive_read_next_header(ar, &e);
     if (r == ARCHIVE_EOF)
       return 0;
-    if (r < ARCHIVE_WARN)
-      return sbd_stream_archive_error(stream, ar, err);
-    a->r->entries++;
-    if (apply_entry(a, ar, e, err) < 0) {
-      const char *name = archive_entry_pathname(e);
-      return sbd_error_prefix(err, "entry %s: ", name ? name : "?");
+    /* ARCHIVE_RETRY is a damaged header libarchive would skip (a bad
+     * checksum, say): Go's archive/tar, and so containerd, refuses it. */
+    if (r < ARCHIVE_WARN || r == ARCHIVE_RETRY) {
+      sbd_stream_archive_error(stream, ar, err);
+      return last ? sbd_error_prefix(err, "the header after entry %s: ", last)
+                  : sbd_error_prefix(err, "the first header: ");
     }
+    a->r->entries++;
+    const char *name = archive_entry_pathname(e);
+    if (apply_entry(a, ar, e, err) < 0)
+      return sbd_error_prefix(err, "entry %s: ", name ? name : "?");
+    free(last);
+    last = xstrdup(name ? name : "?");
   }
 }
 
@@ -631,10 +661,16 @@ int sbd_layer_apply(const struct sbd_layer_params *p, struct sbd_layer_result *r
   if (sbd_stream_open(p->blob_path, p->reader, p->compression, &stream, err) < 0)
     goto out;
   sbd_stream_set_progress(stream, p->progress, p->progress_opaque);
-  if (read_entries(&a, stream, err) < 0)
+  if (read_entries(&a, stream, err) < 0 || sbd_stream_finish(stream, r->blob_digest, r->diff_id, err) < 0) {
+    /* Bytes that are not the blob's explain any refusal they caused. */
+    cleanup_error sbd_error_t bad_blob = NULL;
+    if (sbd_error_exit_code(*err) == SBD_EXIT_IMAGE && p->expect_blob_digest &&
+        sbd_stream_check_blob(stream, p->expect_blob_digest, &bad_blob) < 0) {
+      sbd_error_free(err);
+      *err = steal_pointer(&bad_blob);
+    }
     goto out;
-  if (sbd_stream_finish(stream, r->blob_digest, r->diff_id, err) < 0)
-    goto out;
+  }
   if (r->blob_digest[0] == '\0' && p->expect_blob_digest) /* the reader verified it */
     snprintf(r->blob_digest, sizeof(r->blob_digest), "%s", p->expect_blob_digest);
   else if (p->expect_blob_digest && strcmp(p->expect_blob_digest, r->blob_digest) != 0) {

@@ -455,15 +455,9 @@ int sbd_stream_finish(struct sbd_stream *s, char blob_digest[SBD_DIGEST_STR_LEN]
   return 0;
 }
 
-off_t sbd_stream_in_bytes(const struct sbd_stream *s)
+/* Stops the decoding and hashing threads where they are. */
+static void stream_stop(struct sbd_stream *s)
 {
-  return (off_t)s->in_seen;
-}
-
-void sbd_stream_free(struct sbd_stream *s)
-{
-  if (s == NULL)
-    return;
   if (s->started || s->diff_started) {
     pthread_mutex_lock(&s->lock);
     s->cancel = true;
@@ -475,6 +469,53 @@ void sbd_stream_free(struct sbd_stream *s)
     pthread_join(s->thread, NULL);
   if (s->diff_started)
     pthread_join(s->diff_thread, NULL);
+  s->started = s->diff_started = false;
+}
+
+int sbd_stream_check_blob(struct sbd_stream *s, const char *expect, sbd_error_t *err)
+{
+  stream_stop(s);
+  struct decoder *d = &s->d;
+  if (d->blob_hash && s->blob_digest[0] == '\0') {
+    while (!d->in_eof) {
+      d->in_pos = d->in_len;
+      cleanup_error sbd_error_t e = NULL;
+      if (fill(d, &e) < 0)
+        return 0; /* the rest cannot be read: nothing more to say */
+    }
+    uint8_t sha[SBD_SHA256_LEN];
+    sbd_hash_final(d->blob_hash, sha);
+    sbd_digest_format(sha, s->blob_digest);
+  } else if (d->blob_hash == NULL) {
+    /* A verifying reader fails its last read when the digest differs. */
+    while (!d->in_eof) {
+      d->in_pos = d->in_len;
+      cleanup_error sbd_error_t e = NULL;
+      if (fill(d, &e) < 0) {
+        if (sbd_error_exit_code(e) != SBD_EXIT_IMAGE)
+          return 0;
+        *err = steal_pointer(&e);
+        return -1;
+      }
+    }
+    return 0;
+  }
+  if (strcmp(s->blob_digest, expect) == 0)
+    return 0;
+  return sbd_error_set(err, SBD_EXIT_IMAGE, 0, "blob digest mismatch: expected %s, got %s", expect,
+                       s->blob_digest);
+}
+
+off_t sbd_stream_in_bytes(const struct sbd_stream *s)
+{
+  return (off_t)s->in_seen;
+}
+
+void sbd_stream_free(struct sbd_stream *s)
+{
+  if (s == NULL)
+    return;
+  stream_stop(s);
   pthread_mutex_destroy(&s->lock);
   pthread_cond_destroy(&s->filled);
   pthread_cond_destroy(&s->freed);

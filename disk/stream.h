@@ -45,6 +45,11 @@ ssize_t sbd_stream_read(struct sbd_stream *s, const void **data, sbd_error_t *er
  * gives both digests; blob_digest is "" when the reader verified the blob. */
 int sbd_stream_finish(struct sbd_stream *s, char blob_digest[SBD_DIGEST_STR_LEN],
                       char diff_id[SBD_DIGEST_STR_LEN], sbd_error_t *err);
+/* After reading failed (corrupt data, a bad tar): reads the rest of the blob
+ * to tell whether its bytes are the ones named by `expect`, the first cause
+ * to report.  -1 with the digest mismatch in *err when they are not; 0 when
+ * they are, or when the rest cannot be read.  Stops the stream. */
+int sbd_stream_check_blob(struct sbd_stream *s, const char *expect, sbd_error_t *err);
 /* Bytes of compressed input decoded as of the last read. */
 off_t sbd_stream_in_bytes(const struct sbd_stream *s);
 void sbd_stream_free(struct sbd_stream *s);

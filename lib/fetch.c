@@ -132,6 +132,20 @@ static int fetch_one(struct sbd_fetcher *f, struct sbd_registry **reg, struct it
   return 0;
 }
 
+/* containerd fetches a non-distributable layer from its URLs; sbdisk only
+ * ever talks to the image's registry (or reads its layout), so a missing
+ * foreign blob gets a message that says why. */
+static void explain_foreign(const struct sbd_layer_desc *l, sbd_error_t *err)
+{
+  if (!l->foreign || sbd_error_exit_code(*err) == SBD_EXIT_INTERRUPTED)
+    return;
+  if (l->url)
+    sbd_error_prefix(err, "a non-distributable (foreign) layer, which sbdisk takes only from the "
+                          "registry or layout, not from its URLs (%s): ", l->url);
+  else
+    sbd_error_prefix(err, "a non-distributable (foreign) layer the registry or layout must hold: ");
+}
+
 static void *work(void *arg)
 {
   struct sbd_fetcher *f = arg;
@@ -149,6 +163,8 @@ static void *work(void *arg)
     sbd_error_t err = NULL;
     int r = fetch_one(f, &reg, it, &err);
     /* no prefix: whoever reads the blob names the image and layer */
+    if (r < 0)
+      explain_foreign(&it->image->layers[it->layer], &err);
 
     pthread_mutex_lock(&f->lock);
     it->state = r < 0 ? ITEM_FAILED : ITEM_DONE;

@@ -271,6 +271,9 @@ static int fill_layers(struct sbd_image *img, const struct sbd_manifest *m,
     snprintf(l->digest, sizeof(l->digest), "%s", d->digest);
     l->size = d->size;
     l->compression = sbd_layer_compression(d->media_type);
+    l->foreign = d->n_urls > 0 || strstr(d->media_type, "nondistributable") != NULL ||
+                 strstr(d->media_type, "foreign") != NULL;
+    l->url = d->first_url ? xstrdup(d->first_url) : NULL;
     if (l->compression == SBD_COMPRESSION_UNKNOWN)
       return sbd_error_set(err, SBD_EXIT_IMAGE, 0,
                            "layer %zu (%s) has media type %s, which is not a layer sbdisk can unpack",
@@ -401,15 +404,14 @@ int sbd_image_fetch_layer(const struct sbd_source *src, const struct sbd_image *
     if (stat(p, &st) < 0) {
       int e = errno;
       free(p);
-      return sbd_error_set(err, SBD_EXIT_IMAGE, e, "image %s: layer %zu blob %s", img->given, i + 1,
-                           l->digest);
+      return sbd_error_set(err, SBD_EXIT_IMAGE, e, "the layout has no blob %s", l->digest);
     }
     *path = p;
     *cached = true;
     return 0;
   }
   if (fetch_to_cache(src, img, l->digest, l->size, progress, opaque, cached, err) < 0)
-    return sbd_error_prefix(err, "image %s: layer %zu (%s): ", img->given, i + 1, l->digest);
+    return -1;
   *path = sbd_cache_path(src->cache, l->digest);
   return 0;
 }
@@ -422,8 +424,10 @@ void sbd_image_free(struct sbd_image *img)
   free(img->target_media_type);
   free(img->platform);
   free(img->platforms);
-  for (size_t i = 0; i < img->n_layers; i++)
+  for (size_t i = 0; i < img->n_layers; i++) {
     free(img->layers[i].media_type);
+    free(img->layers[i].url);
+  }
   free(img->layers);
   memset(img, 0, sizeof(*img));
 }

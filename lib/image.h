@@ -22,6 +22,10 @@ struct sbd_layer_desc {
   enum sbd_compression compression;
   char diff_id[SBD_DIGEST_STR_LEN];
   char chain_id[SBD_DIGEST_STR_LEN];
+  /* Non-distributable ("foreign"): a nondistributable or foreign media type,
+   * or URLs to fetch it from; url is the first of those, or NULL. */
+  bool foreign;
+  char *url;
 };
 
 struct sbd_image {
@@ -57,7 +61,8 @@ typedef void (*sbd_fetch_progress)(void *opaque, uint64_t done, uint64_t total);
 
 /* Makes layer i's blob available as a local file (*path, malloc'd): fetched
  * into the cache (verified) unless already there, or found in the OCI
- * layout.  *cached tells whether no download was needed. */
+ * layout.  *cached tells whether no download was needed.  The message names
+ * neither the image nor the layer: the reader of the blob does. */
 int sbd_image_fetch_layer(const struct sbd_source *src, const struct sbd_image *img, size_t i,
                           sbd_fetch_progress progress, void *opaque, char **path, bool *cached,
                           sbd_error_t *err);

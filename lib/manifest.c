@@ -428,6 +428,8 @@ static int parse_urls(json_t *j, const struct field_path *at, struct sbd_descrip
     }
   }
   d->n_urls = json_array_size(j);
+  if (d->n_urls)
+    d->first_url = xstrdup(json_string_value(json_array_get(j, 0)));
   return 0;
 }
 
@@ -691,6 +693,7 @@ void sbd_descriptor_free(struct sbd_descriptor *d)
 {
   free(d->media_type);
   free(d->digest);
+  free(d->first_url);
   sbd_platform_free(&d->platform);
   memset(d, 0, sizeof(*d));
 }

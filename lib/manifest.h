@@ -57,6 +57,7 @@ struct sbd_descriptor {
   /* vnd.docker.reference.type = attestation-manifest (buildkit SBOM/provenance) */
   bool is_attestation;
   size_t n_urls; /* foreign layers carry urls */
+  char *first_url; /* urls[0], or NULL */
 };
 
 struct sbd_index {

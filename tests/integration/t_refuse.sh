@@ -63,6 +63,8 @@ case_ "R5 whiteout named .wh.." '\.wh\.\.: .*invalid whiteout' \
   "$base" 'file .wh.. 0644 0 0 1500000000 empty'
 case_ "R6 hardlink to a file only a lower layer has" 'h: .*hard link target keep' \
   "$base" 'hardlink h keep 0644 0 0 1500000000'
+case_ "R6 hardlink to a name nothing has" 'h: .*hard link target nowhere' \
+  "$base" 'hardlink h nowhere 0644 0 0 1500000000'
 case_ "R7 hardlink to a directory" 'h: .*(hard link to directory|Operation not permitted)' \
   "$base" 'dir a 0755 0 0 1500000000\nhardlink h a 0644 0 0 1500000000'
 case_ "R7 hardlink to .." 'h: .*(hard link to directory|Operation not permitted)' \
@@ -75,3 +77,10 @@ case_ "R9 an entry below its own whiteout" 'd/x: .*Not a directory' \
   "$base" 'file .wh.d 0644 0 0 1500000000 empty\nfile d/x 0644 0 0 1500000000 text:x'
 case_ "R10 a symlink loop on the way" 'a/x: .*too many levels of symbolic links' \
   'symlink a b 0 0 1500000000\nsymlink b a 0 0 1500000000\nfile a/x 0644 0 0 1500000000 text:x'
+long=$(printf 'n%.0s' {1..256})
+case_ "R12 a file name longer than 255 bytes" "d/$long: .*file name of 256 bytes is longer than ext4's 255" \
+  "file d/$long 0644 0 0 1500000000 text:x"
+case_ "R12 a directory name longer than 255 bytes" "$long/x: .*directory name of 256 bytes" \
+  "file $long/x 0644 0 0 1500000000 text:x"
+case_ "R12 a whiteout of a name longer than 255 bytes" "\\.wh\\.$long: .*file name of 256 bytes" \
+  "$base" "file .wh.$long 0644 0 0 1500000000 empty"

@@ -40,7 +40,7 @@ static void check_content(uint64_t content_blocks)
                              .inodes_used = 11, .max_inode = 11};
   uint64_t size = 0;
   sbd_error_t err = NULL;
-  ck_assert_int_eq(sbd_ext4_pick_size(&u, &size, &err), 0);
+  ck_assert_int_eq(sbd_ext4_pick_size(&u, true, &size, &err), 0);
   ck_assert_uint_eq(size % GIB, 0);
   ck_assert_uint_ge(size, 10 * GIB);
   uint64_t total = size / BLOCK;
@@ -83,11 +83,40 @@ START_TEST(test_inodes_decide)
                              .inodes_used = 1000000, .max_inode = 1000000};
   uint64_t size = 0;
   sbd_error_t err = NULL;
-  ck_assert_int_eq(sbd_ext4_pick_size(&u, &size, &err), 0);
+  ck_assert_int_eq(sbd_ext4_pick_size(&u, true, &size, &err), 0);
   uint64_t inodes = size / (128ull << 20) * 8192;
   ck_assert_uint_ge(inodes - inodes / 10, 1000000);
   uint64_t fewer = (size - GIB) / (128ull << 20) * 8192;
   ck_assert_uint_lt(fewer - fewer / 10, 1000000);
+}
+END_TEST
+
+/* Without headroom (what a --size build that ran out of room reports): the
+ * content fits, and one GiB less does not. */
+START_TEST(test_smallest_that_fits)
+{
+  uint64_t content = 12 * GIB / BLOCK;
+  struct sbd_ext4_usage u = {.content_blocks = content, .end_block = content,
+                             .inodes_used = 11, .max_inode = 11};
+  uint64_t size = 0, roomy = 0;
+  sbd_error_t err = NULL;
+  ck_assert_int_eq(sbd_ext4_pick_size(&u, false, &size, &err), 0);
+  ck_assert_int_eq(sbd_ext4_pick_size(&u, true, &roomy, &err), 0);
+  ck_assert_uint_lt(size, roomy);
+  ck_assert_uint_ge(free_when_empty(size), content);
+  ck_assert_uint_lt(free_when_empty(size - GIB), content);
+}
+END_TEST
+
+START_TEST(test_smallest_for_inodes)
+{
+  /* 700,000 inodes: more than 10 GiB's 655,360, fewer than 11 GiB's 720,896 */
+  struct sbd_ext4_usage u = {.content_blocks = 1000, .end_block = 1000,
+                             .inodes_used = 700000, .max_inode = 700000};
+  uint64_t size = 0;
+  sbd_error_t err = NULL;
+  ck_assert_int_eq(sbd_ext4_pick_size(&u, false, &size, &err), 0);
+  ck_assert_uint_eq(size, 11 * GIB);
 }
 END_TEST
 
@@ -97,6 +126,8 @@ Suite *estimate_suite(void)
   TCase *tc = tcase_create("estimate");
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_small_content_gets_the_minimum);
+  tcase_add_test(tc, test_smallest_that_fits);
+  tcase_add_test(tc, test_smallest_for_inodes);
   tcase_add_test(tc, test_content_just_past_the_minimum);
   tcase_add_test(tc, test_large_content);
   tcase_add_test(tc, test_inodes_decide);

@@ -386,6 +386,8 @@ START_TEST(test_manifest_parse_docker)
   ck_assert_int_eq(m.layers[0].size, 3370706);
   ck_assert_uint_eq(m.layers[0].n_urls, 0);
   ck_assert_uint_eq(m.layers[1].n_urls, 2);
+  ck_assert_ptr_null(m.layers[0].first_url);
+  ck_assert_str_eq(m.layers[1].first_url, "https://a.example/l");
   ck_assert_int_eq(sbd_layer_compression(m.layers[1].media_type), SBD_COMPRESSION_GZIP);
   sbd_manifest_free(&m);
 }

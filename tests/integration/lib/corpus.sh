@@ -58,8 +58,8 @@
 #       the deferred directory times fail: "UtimesNanoAt ... no such file")
 #   R4  any layer: d/, a file d replacing it, then .wh.d (as R3)
 #   R5  a whiteout named ".wh.." or ".wh." ("invalid whiteout name: invalid archive")
-#   R6  a hardlink to a path that does not exist in this layer: a missing name,
-#       or a file that only a LOWER layer has ("link ...: no such file")
+#   R6  a hardlink to a path that does not exist in this layer: a name nothing
+#       has, or a file that only a LOWER layer has ("link ...: no such file")
 #   R7  a hardlink to a directory, to ".." or to "a/.." (both resolve to the
 #       layer root) ("link ...: operation not permitted")
 #   R8  an entry below a non-directory of the same layer: f then f/x, or
@@ -68,6 +68,8 @@
 #       whiteout device now ("mkparent ...: not a directory")
 #   R10 a symlink loop on the way to an entry: a -> b, b -> a, then a/x
 #       ("failed to get root path: too many links")
+#   R12 a name longer than 255 bytes: a file, a directory on the way, or the
+#       name a whiteout hides ("file name too long" from the host filesystem)
 #   R11 (read in the source, not run: mklayer cannot write them) typeflags
 #       the applier does not know, e.g. 'V' or 'A' ("unhandled tar header
 #       type"); a diffID that does not match the uncompressed stream; a
@@ -158,6 +160,12 @@ file f2d                    0644 0 0 1500000013 text:file
 dir  f2d                    0711 0 0 1500000015.5
 file f2d/child              0644 0 0 1500000013 empty
 file f2d                    0640 0 0 1500000016 text:file\x20again
+# ...and a directory replaced by a file and back: the child is gone.
+dir  d2f                    0750 0 0 1500000013
+file d2f/child              0644 0 0 1500000013 empty
+file d2f                    0644 0 0 1500000014 text:now\x20a\x20file
+dir  d2f                    0705 0 0 1500000015
+file d2f/new                0644 0 0 1500000015 empty
 file late/child             0644 0 0 1500000013 empty
 dir  late                   0700 1000 1000 1500000017
 dir  twice                  0755 0 0 1500000018 xattr:user.first=1
@@ -191,6 +199,13 @@ symlink sub/abs             /etc 0 0 1500000022
 file sub/abs/via-abs        0644 0 0 1500000022 text:8
 hardlink esc-hardlink       ../../etc/hl-target 0644 0 0 1500000001
 hardlink esc-hardlink2      rootlink/etc/passwd 0644 0 0 1500000001.123456789
+# ...aimed at the disk's metadata files and at another snapshot.
+file ../../snapshots.metadata 0644 0 0 1500000022 text:not\x20the\x20disk's
+file ../../../images.metadata 0644 0 0 1500000022 text:not\x20the\x20disk's\x20either
+file ../1/fs/esc-other-snapshot 0644 0 0 1500000022 text:9
+symlink metalink            ../../../ 0 0 1500000022
+file metalink/snapshots/2/fs/esc-via-metalink 0644 0 0 1500000022 text:10
+hardlink esc-meta-hl        ../../snapshots.metadata 0644 0 0 1500000022
 # For the layers above: a symlink to a directory, a directory an upper layer
 # hides, things to delete, a directory left with only an opaque marker.
 dir  realdir                0710 3 4 1500000023.5 xattr:user.rd=real
