@@ -27,7 +27,7 @@ for t in "$@"; do
     failed+=("$t")
     echo "   fuzz_$t FAILED: see $out/fuzz_$t.log and $out/artifacts/$t/"
   fi
-  grep -E '^#[0-9]+ +DONE|stat::number_of_executed_units|stat::average_exec_per_sec' "$out/fuzz_$t.log" | sed 's/^/   /'
+  grep -E '^#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::average_exec_per_sec' "$out/fuzz_$t.log" | sed 's/^/   /'
 done
 echo "$(( $# - ${#failed[@]} )) passed, ${#failed[@]} failed"
 [ ${#failed[@]} -eq 0 ]
