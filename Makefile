@@ -25,6 +25,14 @@ else ifeq ($(SANITIZE),thread)
 BUILD   := build-tsan
 CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=thread
+else ifeq ($(SANITIZE),fuzz)
+# libFuzzer's coverage hooks in every object; only the fuzz_* binaries link
+# its main().  clang does not know gcc's -Wjump-misses-init.
+BUILD   := build-fuzz
+CC      := clang
+CFLAGS  += -Wno-unknown-warning-option -fsanitize=fuzzer-no-link,address,undefined \
+           -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
 else
 BUILD   := build
 endif
@@ -35,17 +43,20 @@ CLI_SRC  := $(wildcard cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 SUITES   := $(patsubst tests/unit/test_%.c,%,$(UNIT_SRC))
+FUZZ_TARGETS := ref manifest www_authenticate layer
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 DISK_OBJ := $(DISK_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o) $(BUILD)/tests/unit/main.o
 TOOLS    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
+REPLAYS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/replay_%)
+FUZZERS  := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 
 SBDISK   := $(BUILD)/sbdisk
 UNIT     := $(BUILD)/tests/unit/unit
 
-.PHONY: all deps check unit integration demo clean install bench valgrind
+.PHONY: all deps check unit integration demo clean install bench valgrind fuzz fuzzers
 all: $(SBDISK) $(TOOLS)
 
 deps:
@@ -78,12 +89,33 @@ $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libsbddisk.a $(BUILD)/libsbd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsbddisk.a $(BUILD)/libsbd.a $(LDLIBS)
 
+# fuzz/: each target is linked twice, with libFuzzer (SANITIZE=fuzz, `make
+# fuzz`) and with a plain main() that replays files (`make check`).
+$(BUILD)/fuzz/replay_%: $(BUILD)/fuzz/fuzz_%.o $(BUILD)/fuzz/replay.o $(BUILD)/fuzz/fuzz_cstr.o \
+                        $(BUILD)/libsbddisk.a $(BUILD)/libsbd.a
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzz/fuzz_%.o $(BUILD)/fuzz/fuzz_cstr.o $(BUILD)/libsbddisk.a $(BUILD)/libsbd.a
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $(filter %.o %.a,$^) $(LDLIBS)
+.PRECIOUS: $(BUILD)/%.o
+
+fuzzers: $(FUZZERS)
+
+# `make fuzz FUZZ_SECONDS=600`: every target for FUZZ_SECONDS (the layer target
+# for FUZZ_LAYER_SECONDS) from fuzz/corpus; see fuzz/README.md.
+FUZZ_SECONDS ?= 60
+FUZZ_LAYER_SECONDS ?= 120
+fuzz:
+	@scripts/fuzz-deps.sh
+	@$(MAKE) --no-print-directory SANITIZE=fuzz fuzzers
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_LAYER_SECONDS=$(FUZZ_LAYER_SECONDS) \
+	  scripts/fuzz.sh $(FUZZ_TARGETS)
+
 unit: $(UNIT)
 	$(UNIT)
 
-integration: $(SBDISK) $(TOOLS)
+integration: $(SBDISK) $(TOOLS) $(REPLAYS)
 	@SBDISK=$(abspath $(SBDISK)) TOOLS=$(abspath $(BUILD)/tests/tools) SBD_SANITIZE=$(SANITIZE) \
-	  tests/integration/run.sh $(TESTS)
+	  FUZZ_REPLAY=$(abspath $(BUILD)/fuzz) tests/integration/run.sh $(TESTS)
 
 # The integration tests with sbdisk under valgrind's memcheck.  The default
 # set leaves out what only measures time or reads whole 10 GiB disks
@@ -96,7 +128,7 @@ valgrind: $(SBDISK) $(TOOLS)
 	  tests/integration/run.sh $(or $(TESTS),$(VALGRIND_TESTS))
 
 check: deps
-	@$(MAKE) --no-print-directory all $(UNIT)
+	@$(MAKE) --no-print-directory all $(UNIT) $(REPLAYS)
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
 
@@ -114,6 +146,6 @@ install: $(SBDISK)
 	install -D -m 0644 man/sbdisk.1 $(DESTDIR)$(PREFIX)/share/man/man1/sbdisk.1
 
 clean:
-	rm -rf build build-san build-tsan
+	rm -rf build build-san build-tsan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
