@@ -26,7 +26,15 @@ struct build {
   uint32_t *number_ino; /* snapshots/N */
   uint32_t *fs_ino;     /* snapshots/N/fs */
   struct sbd_layer_result *results;
+  bool measuring; /* writing again only to learn the size: no events */
 };
+
+/* Whom to tell about layers: nobody while measuring, or the user would see
+ * every layer twice before the "needs at least N GiB" error. */
+static const struct sbd_disk_events *events_of(const struct build *b)
+{
+  return b->measuring ? NULL : b->spec->events;
+}
 
 /* The filesystem UUID and directory hash seed come from what the disk holds
  * (the chain IDs and the size), so the same inputs give the same bytes. */
@@ -62,7 +70,7 @@ static void layer_progress(void *opaque, uint64_t in_bytes)
 {
   struct build *b = ((void **)opaque)[0];
   size_t i = (size_t)(uintptr_t)((void **)opaque)[1];
-  const struct sbd_disk_events *ev = b->spec->events;
+  const struct sbd_disk_events *ev = events_of(b);
   if (ev && ev->layer_progress)
     ev->layer_progress(ev->opaque, i, in_bytes);
 }
@@ -71,7 +79,7 @@ static int apply_layer(struct build *b, size_t i, sbd_error_t *err)
 {
   const struct sbd_disk_spec *spec = b->spec;
   const struct sbd_disk_layer *l = &spec->layers[i];
-  const struct sbd_disk_events *ev = spec->events;
+  const struct sbd_disk_events *ev = events_of(b);
   if (ev && ev->layer_start)
     ev->layer_start(ev->opaque, i);
   if (sbd_ext4_alloc_inode(b->fs, true, &b->number_ino[i], err) < 0 ||
@@ -297,6 +305,7 @@ static uint64_t grow_capacity(uint64_t cap)
 static int measure_needed_size(struct build *b, uint64_t *size, sbd_error_t *err)
 {
   uint64_t cap = initial_capacity(b->spec);
+  b->measuring = true;
   for (;;) {
     if (b->fs)
       sbd_ext4_free(steal_pointer(&b->fs));

@@ -253,6 +253,12 @@ if refused "space: out of inodes at --size 10G ($inodes10 inodes) names the size
      [ "$(dumpe2fs -h "$T/many.raw" 2>/dev/null | sed -n 's/^Inode count: *//p')" -ge 700000 ]; then
     ok "space: --size 11G, the size named, holds it"
   else fail "space: --size 11G, the size named, holds it" "$out"; fi
+  # Without -q: the pass that only measures the size reports no layer as
+  # written (the layer never fit).
+  out=$("$SBDISK" build --cache-dir "$cache" --size 10G -o "$T/many.raw" "$(R many)" 2>&1)
+  if ! grep -q 'snapshots/1/fs' <<<"$out" && grep -q 'needs at least 11 GiB' <<<"$out"; then
+    ok "space: the measuring pass prints no layer lines"
+  else fail "space: the measuring pass prints no layer lines" "$(tail -3 <<<"$out")"; fi
 fi
 rm -f "$T/many.raw"
 
