@@ -25,10 +25,17 @@ tar -C "$T/r1" -cf "$T/l1.tar" . && tar -C "$T/r2" -cf "$T/l2.tar" . || { fail "
 layout_init "$T/layout" && layout_image "$T/layout" v1 "$T/l1.tar:gzip" "$T/l2.tar:gzip" >/dev/null || { fail "make layout"; exit 1; }
 registry_start || { fail "registry starts" "see above"; exit 1; }
 layout_push_raw "$T/layout" v1 intr/img:v1 || { fail "push"; exit 1; }
-port=$(free_port) || { fail "free port"; exit 1; }
-"$TOOLS/faultproxy" --port "$port" --upstream "$REGISTRY" --trickle 2000000 --only blobs 2>"$T/proxy.err" &
-bg_register $!
-wait_for_port "$port" 10 || { fail "faultproxy starts" "$(cat "$T/proxy.err")"; exit 1; }
+# The proxy must be ours and alive once its port answers: a port taken between
+# free_port and bind would leave the test talking to someone else, unthrottled.
+for try in 1 2 3 4 5; do
+  port=$(free_port) || { fail "free port"; exit 1; }
+  "$TOOLS/faultproxy" --port "$port" --upstream "$REGISTRY" --trickle 2000000 --only blobs 2>"$T/proxy.err" &
+  proxy=$!
+  bg_register $proxy
+  wait_for_port "$port" 10 && kill -0 $proxy 2>/dev/null && break
+  kill $proxy 2>/dev/null; proxy=""
+done
+[ -n "$proxy" ] || { fail "faultproxy starts" "$(cat "$T/proxy.err")"; exit 1; }
 slow="127.0.0.1:$port/intr/img:v1"
 ok "a registry behind a 2 MB/s proxy"
 
@@ -37,8 +44,8 @@ mkdir -p "$T/out"
 if "$SBDISK" build -q --cache-dir "$T/warm" -o "$T/out/disk.raw" --gce-tar "$T/out/disk.tar.gz" \
      "oci:$REPO_DIR/examples/demo-image" 2>"$T/err"; then ok "a previous disk and archive"
 else fail "a previous disk and archive" "$(cat "$T/err")"; exit 1; fi
-before_disk=$(sparse_digest "$T/out/disk.raw")
-before_tar=$(sha256sum < "$T/out/disk.tar.gz")
+# Each case starts from them again, so that one that fails cannot fail the next.
+mkdir -p "$T/prev" && cp --sparse=always "$T/out/disk.raw" "$T/out/disk.tar.gz" "$T/prev/"
 
 # wait_for GLOB SECONDS: until a file matching GLOB exists.
 wait_for() {
@@ -54,6 +61,10 @@ wait_for() {
 # SIGNAL once WAIT-GLOB exists, and checks what it left.
 interrupt() {
   local name=$1 sig=$2 want=$3 glob=$4; shift 4
+  cp --sparse=always "$T/prev/disk.raw" "$T/prev/disk.tar.gz" "$T/out/"
+  local before_disk before_tar
+  before_disk=$(sparse_digest "$T/out/disk.raw")
+  before_tar=$(sha256sum < "$T/out/disk.tar.gz")
   # A script's background job starts with SIGINT ignored (and sbdisk keeps
   # an ignored signal ignored, as nohup expects): give it the default back.
   env --default-signal=INT "$SBDISK" build --cache-dir "$T/cache" -o "$T/out/disk.raw" \
