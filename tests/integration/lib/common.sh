@@ -39,10 +39,16 @@ check() {
 }
 
 # A TCP port on 127.0.0.1 that nothing listens on right now.
+# Below the kernel's ephemeral range (ip_local_port_range, 32768-60999 by
+# default): a port there can be taken at any moment by an outgoing
+# connection's local end, and a server then fails to bind it ("address
+# already in use", seen in CI).
 free_port() {
-  local port i
+  local port i low=10000 high
+  high=$(awk '{print $1 - 1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32767)
+  [ "${high:-0}" -gt $((low + 1000)) ] || high=32767
   for ((i = 0; i < 100; i++)); do
-    port=$((20000 + RANDOM % 30000))
+    port=$((low + RANDOM % (high - low)))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
   done
   return 1
