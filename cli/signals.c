@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@ struct sbd_signals {
   sigset_t old; /* the mask before */
   struct sbd_tmpfiles *tmpfiles;
   pthread_t thread;
+  _Atomic bool stopping; /* a SIGUSR1 from anyone else is not a stop */
 };
 
 /* Sent by sbd_signals_stop to the watcher alone. */
@@ -23,7 +25,7 @@ static void *watch(void *arg)
 {
   struct sbd_signals *s = arg;
   int sig = 0;
-  while (sigwait(&s->set, &sig) != 0)
+  while (sigwait(&s->set, &sig) != 0 || (sig == STOP_SIGNAL && !s->stopping))
     ;
   if (sig == STOP_SIGNAL)
     return NULL;
@@ -67,6 +69,7 @@ void sbd_signals_stop(struct sbd_signals *s)
 {
   if (s == NULL)
     return;
+  s->stopping = true;
   pthread_kill(s->thread, STOP_SIGNAL);
   pthread_join(s->thread, NULL);
   pthread_sigmask(SIG_SETMASK, &s->old, NULL);
