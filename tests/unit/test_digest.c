@@ -1,4 +1,5 @@
 #include <check.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "lib/digest.h"
@@ -27,6 +28,59 @@ START_TEST(test_md5_streaming)
   sbd_hex(raw, sizeof(raw), hex);
   ck_assert_str_eq(hex, "d41d8cd98f00b204e9800998ecf8427e");
   sbd_hash_free(h);
+}
+END_TEST
+
+/* Every implementation against OpenSSL's md5, one message at a time: lengths
+ * on each side of the padding boundaries (55/56, 63/64, 119/120), many more
+ * messages than lanes, in an order that is not by length, and a long one that
+ * keeps one lane busy while the others are refilled. */
+static void check_md5_many(enum sbd_md5_impl impl)
+{
+  enum { N = 300 };
+  static uint8_t data[N * 5300 + 70000];
+  for (size_t i = 0; i < sizeof(data); i++)
+    data[i] = (uint8_t)(i * 2654435761u >> 13);
+  struct sbd_md5_job jobs[N + 1];
+  uint8_t got[N + 1][SBD_MD5_LEN], want[N + 1][SBD_MD5_LEN];
+  size_t off = 0;
+  for (size_t i = 0; i < N; i++) {
+    /* 0..199 (every remainder mod 64), then some of several KiB */
+    size_t len = i < N - 20 ? (i * 37) % 200 : 3000 + 7 * i;
+    jobs[i] = (struct sbd_md5_job){.data = data + off, .len = len, .out = got[i]};
+    off += len + 1; /* unaligned starts */
+  }
+  jobs[N] = (struct sbd_md5_job){.data = data + off, .len = 69999, .out = got[N]};
+  struct sbd_hash *h = sbd_hash_new(SBD_HASH_MD5);
+  for (size_t i = 0; i <= N; i++) {
+    sbd_hash_update(h, jobs[i].data, jobs[i].len);
+    sbd_hash_final(h, want[i]);
+  }
+  sbd_hash_free(h);
+  ck_assert_int_eq(sbd_md5_many(jobs, N + 1, impl), impl);
+  for (size_t i = 0; i <= N; i++)
+    ck_assert_msg(memcmp(got[i], want[i], SBD_MD5_LEN) == 0, "impl %d: message %zu (%zu bytes) differs",
+                  (int)impl, i, jobs[i].len);
+}
+
+START_TEST(test_md5_many)
+{
+  static const enum sbd_md5_impl impls[] = {SBD_MD5_ONE_BY_ONE, SBD_MD5_AVX2, SBD_MD5_AVX512};
+  for (size_t i = 0; i < sizeof(impls) / sizeof(impls[0]); i++) {
+    if (!sbd_md5_impl_available(impls[i])) {
+      fprintf(stderr, "digest: md5 impl %d: this CPU lacks it, not checked\n", (int)impls[i]);
+      continue;
+    }
+    check_md5_many(impls[i]);
+  }
+  /* RFC 1321's vector through the widest one, and nothing to do at all. */
+  uint8_t raw[SBD_MD5_LEN];
+  char hex[2 * SBD_MD5_LEN + 1];
+  struct sbd_md5_job job = {.data = "message digest", .len = 14, .out = raw};
+  sbd_md5_many(&job, 1, SBD_MD5_AUTO);
+  sbd_hex(raw, sizeof(raw), hex);
+  ck_assert_str_eq(hex, "f96b697d7cb7938d525a2f31aaf161d0");
+  sbd_md5_many(NULL, 0, SBD_MD5_AUTO);
 }
 END_TEST
 
@@ -66,6 +120,7 @@ Suite *digest_suite(void)
   TCase *tc = tcase_create("digest");
   tcase_add_test(tc, test_sha256_abc);
   tcase_add_test(tc, test_md5_streaming);
+  tcase_add_test(tc, test_md5_many);
   tcase_add_test(tc, test_digest_valid);
   tcase_add_test(tc, test_chain_id);
   suite_add_tcase(s, tc);
