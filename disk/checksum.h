@@ -14,7 +14,7 @@
 #define SBD_CHECKSUM_HEX_LEN 33 /* 32 hex digits + NUL */
 
 struct sbd_md5_list {
-  char (*hex)[SBD_CHECKSUM_HEX_LEN];
+  uint8_t (*md5)[16]; /* raw: sorting them sorts their hex the same way */
   size_t n, cap;
 };
 

@@ -85,9 +85,27 @@ void applier_touch(struct applier *a, struct sbd_node *dir)
   dir->dir->attrs.mtime = a->now;
 }
 
+/* containerd's unpackedPaths holds names, not files: a name stays "unpacked"
+ * after what it named is removed, even if a later entry makes a parent
+ * directory of that name.  The flag on the node answers for what exists; the
+ * names of unpacked nodes that were removed are kept here. */
+bool applier_was_unpacked(struct applier *a, const struct sbd_node *n)
+{
+  if (n->unpacked)
+    return true;
+  if (a->removed_unpacked.count == 0)
+    return false;
+  cleanup_free char *path = applier_node_path(n);
+  return sbd_strset_has(&a->removed_unpacked, path);
+}
+
 static int release_node(struct sbd_node *n, void *opaque, sbd_error_t *err)
 {
   struct applier *a = opaque;
+  if (n->unpacked && !a->overlay) {
+    cleanup_free char *path = applier_node_path(n);
+    sbd_strset_add(&a->removed_unpacked, path);
+  }
   if (sbd_node_is_dir(n)) {
     sbd_ext4_release_dir_inode(a->fs, n->ino);
     return 0;
@@ -441,8 +459,7 @@ static int remove_not_unpacked(struct applier *a, struct sbd_node *dir, sbd_erro
   struct sbd_node *c = dir->first_child;
   while (c) {
     struct sbd_node *next = c->next;
-    cleanup_free char *path = applier_node_path(c);
-    if (!sbd_strset_has(&a->unpacked, path)) {
+    if (!applier_was_unpacked(a, c)) {
       if (applier_remove(a, c, err) < 0)
         return -1;
     } else if (sbd_node_is_dir(c) && remove_not_unpacked(a, c, err) < 0) {
@@ -604,10 +621,7 @@ static int apply_entry(struct applier *a, struct archive *ar, struct archive_ent
     a->dir_times[a->n_dir_times++] =
         (struct dir_time){.name = xstrdup(name), .atime = h.atime, .mtime = h.mtime};
   }
-  if (!a->overlay) {
-    cleanup_free char *path = applier_node_path(n);
-    sbd_strset_add(&a->unpacked, path);
-  }
+  n->unpacked = true;
   return 0;
 }
 
@@ -688,7 +702,7 @@ out:
   sbd_stream_free(stream);
   sbd_hasher_free(a.hasher); /* before the nodes it writes into go */
   sbd_tree_free(a.tree);
-  sbd_strset_free(&a.unpacked);
+  sbd_strset_free(&a.removed_unpacked);
   for (size_t i = 0; i < a.n_dir_times; i++)
     free(a.dir_times[i].name);
   free(a.dir_times);

@@ -35,7 +35,7 @@ struct applier {
   struct sbd_tree *tree;
   bool overlay; /* a parent exists: whiteouts become devices/xattrs */
   struct sbd_time now;
-  struct sbd_strset unpacked;
+  struct sbd_strset removed_unpacked; /* see applier_was_unpacked */
   struct dir_time *dir_times;
   size_t n_dir_times, cap_dir_times;
   struct sbd_hasher *hasher; /* file md5s, on their own thread */
@@ -50,6 +50,8 @@ struct sbd_resolve_ops applier_tree_ops(struct applier *a);
 struct sbd_node *applier_node_at(struct applier *a, const struct sbd_path *p, size_t n);
 /* Path string of a node relative to the layer root. */
 char *applier_node_path(const struct sbd_node *n);
+/* Did an entry of this layer name n's path (containerd's unpackedPaths)? */
+bool applier_was_unpacked(struct applier *a, const struct sbd_node *n);
 /* A directory's contents changed: its mtime becomes now (as the kernel does). */
 void applier_touch(struct applier *a, struct sbd_node *dir);
 /* RemoveAll: drops a node and everything below it, releasing inodes. */

@@ -45,11 +45,33 @@ static void rehash(struct sbd_tree *t, size_t nbuckets)
   t->nbuckets = nbuckets;
 }
 
-static struct sbd_node *node_new(const char *name, size_t len, uint32_t mode, uint32_t ino)
+#define ARENA_BLOCK (1u << 20)
+
+static void *arena_alloc(struct sbd_tree *t, size_t size)
 {
-  struct sbd_node *n = xcalloc(1, sizeof(*n));
-  n->name = xstrndup(name, len);
-  n->name_len = len;
+  size = (size + 15) & ~(size_t)15;
+  struct sbd_node_arena *a = t->arena;
+  if (a == NULL || a->cap - a->used < size) {
+    size_t cap = size > ARENA_BLOCK ? size : ARENA_BLOCK;
+    a = xmalloc(sizeof(*a) + cap);
+    a->prev = t->arena;
+    a->used = 0;
+    a->cap = cap;
+    t->arena = a;
+  }
+  void *p = a->bytes + a->used;
+  a->used += size;
+  return p;
+}
+
+static struct sbd_node *node_new(struct sbd_tree *t, const char *name, size_t len, uint32_t mode,
+                                 uint32_t ino)
+{
+  struct sbd_node *n = arena_alloc(t, sizeof(*n) + len + 1);
+  memset(n, 0, sizeof(*n));
+  memcpy(n->name, name, len);
+  n->name[len] = '\0';
+  n->name_len = (uint16_t)len;
   n->mode = mode;
   n->ino = ino;
   if ((mode & S_IFMT) == S_IFDIR)
@@ -62,7 +84,7 @@ struct sbd_tree *sbd_tree_new(uint32_t root_ino, const struct sbd_attrs *a)
   struct sbd_tree *t = xcalloc(1, sizeof(*t));
   t->nbuckets = 1024;
   t->buckets = xcalloc(t->nbuckets, sizeof(*t->buckets));
-  t->root = node_new("", 0, a->mode, root_ino);
+  t->root = node_new(t, "", 0, a->mode, root_ino);
   t->root->dir->attrs = *a;
   return t;
 }
@@ -82,7 +104,7 @@ struct sbd_node *sbd_tree_add(struct sbd_tree *t, struct sbd_node *dir, const ch
 {
   if (t->count + 1 > t->nbuckets)
     rehash(t, t->nbuckets * 2);
-  struct sbd_node *n = node_new(name, len, mode, ino);
+  struct sbd_node *n = node_new(t, name, len, mode, ino);
   n->parent = dir;
   size_t h = hash_of(dir, name, len) & (t->nbuckets - 1);
   n->hash_next = t->buckets[h];
@@ -99,15 +121,16 @@ struct sbd_node *sbd_tree_add(struct sbd_tree *t, struct sbd_node *dir, const ch
   return n;
 }
 
-static void node_free(struct sbd_node *n)
+/* What the node holds outside the arena. */
+static void node_release(struct sbd_node *n)
 {
   if (n->dir) {
     sbd_xattrs_free(&n->dir->xattrs);
     free(n->dir);
+    n->dir = NULL;
   }
   free(n->link_target);
-  free(n->name);
-  free(n);
+  n->link_target = NULL;
 }
 
 static void unhash(struct sbd_tree *t, struct sbd_node *n)
@@ -137,7 +160,7 @@ static int remove_below(struct sbd_tree *t, struct sbd_node *n, sbd_node_fn fn, 
     return -1;
   unhash(t, n);
   if (n != t->root)
-    node_free(n);
+    node_release(n);
   return 0;
 }
 
@@ -181,7 +204,7 @@ static void free_all(struct sbd_node *n)
     free_all(c);
     c = next;
   }
-  node_free(n);
+  node_release(n);
 }
 
 void sbd_tree_free(struct sbd_tree *t)
@@ -189,6 +212,11 @@ void sbd_tree_free(struct sbd_tree *t)
   if (t == NULL)
     return;
   free_all(t->root);
+  while (t->arena) {
+    struct sbd_node_arena *prev = t->arena->prev;
+    free(t->arena);
+    t->arena = prev;
+  }
   free(t->buckets);
   free(t);
 }

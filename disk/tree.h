@@ -39,15 +39,25 @@ struct sbd_node {
   struct sbd_node *hash_next;
   struct sbd_node *first_child, *last_child; /* directories: entries in order */
   struct sbd_node *prev, *next;              /* siblings */
-  char *name;
-  size_t name_len;
   uint32_t ino;
   uint32_t mode;       /* type bits (and permissions when created) */
-  bool has_md5;        /* regular files */
-  uint8_t md5[16];
   uint64_t size;       /* regular files */
   char *link_target;   /* symlinks */
   struct sbd_node_dir *dir; /* directories */
+  uint8_t md5[16];
+  bool has_md5;        /* regular files */
+  bool unpacked;       /* named by an entry of this layer (not made as a parent) */
+  uint16_t name_len;   /* ext4 names are at most 255 bytes */
+  char name[];         /* NUL-terminated */
+};
+
+/* Nodes live in large blocks that are freed with the tree: a layer of a
+ * million files costs a million small mallocs and frees less, and no
+ * per-allocation overhead (a removed node's room is reused only then). */
+struct sbd_node_arena {
+  struct sbd_node_arena *prev;
+  size_t used, cap;
+  _Alignas(16) unsigned char bytes[];
 };
 
 struct sbd_tree {
@@ -55,6 +65,7 @@ struct sbd_tree {
   struct sbd_node **buckets;
   size_t nbuckets;
   size_t count;
+  struct sbd_node_arena *arena;
 };
 
 /* A tree whose root is a directory with inode root_ino and attributes a. */

@@ -1,4 +1,6 @@
 #include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "disk/checksum.h"
@@ -66,12 +68,51 @@ START_TEST(test_checksum_sorted_lines)
 }
 END_TEST
 
+static int str_cmp(const void *x, const void *y)
+{
+  return strcmp(x, y);
+}
+
+/* Many files (more lines than one write of the list holds), sorted as
+ * LC_ALL=C sort sorts their hex, with digits and letters in every position. */
+START_TEST(test_checksum_many)
+{
+  enum { N = 2000 };
+  static char hex[N][SBD_CHECKSUM_HEX_LEN];
+  static char text[N * 33 + 1];
+  struct sbd_md5_list l = {0};
+  for (size_t i = 0; i < N; i++) {
+    char content[32];
+    snprintf(content, sizeof(content), "file %zu\n", i);
+    uint8_t raw[16];
+    md5_of(content, raw);
+    sbd_hex(raw, 16, hex[i]);
+    sbd_md5_list_add(&l, raw);
+  }
+  qsort(hex, N, sizeof(hex[0]), str_cmp);
+  text[0] = '\0';
+  for (size_t i = 0; i < N; i++) {
+    memcpy(text + 33 * i, hex[i], 32);
+    text[33 * i + 32] = '\n';
+  }
+  text[33 * N] = '\0';
+  uint8_t raw[16];
+  char want[SBD_CHECKSUM_HEX_LEN], out[SBD_CHECKSUM_HEX_LEN];
+  md5_of(text, raw);
+  sbd_hex(raw, 16, want);
+  sbd_md5_list_checksum(&l, out);
+  ck_assert_str_eq(out, want);
+  sbd_md5_list_free(&l);
+}
+END_TEST
+
 Suite *checksum_suite(void)
 {
   Suite *s = suite_create("checksum");
   TCase *tc = tcase_create("checksum");
   tcase_add_test(tc, test_checksum_empty);
   tcase_add_test(tc, test_checksum_sorted_lines);
+  tcase_add_test(tc, test_checksum_many);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -184,6 +184,13 @@ file opq/.wh..wh..opq       0644 0 0 1500000021 empty
 # ...except that an opaque marker removes the parents the tar never named.
 file opq-unnamed/sub/f      0644 0 0 1500000021 empty
 file opq-unnamed/.wh..wh..opq 0644 0 0 1500000021 empty
+# A name stays unpacked after a whiteout removed it: x, made again as a parent
+# of x/f, survives the marker (containerd keeps names, not files).
+dir  opq-again              0755 0 0 1500000021
+dir  opq-again/x            0700 0 0 1500000021
+file opq-again/.wh.x        0644 0 0 1500000021 empty
+file opq-again/x/f          0644 0 0 1500000021 empty
+file opq-again/.wh..wh..opq 0644 0 0 1500000021 empty
 # Entries that try to leave the layer land inside it.
 file ../esc-dotdot          0644 0 0 1500000022 text:1
 file /esc-abs               0644 0 0 1500000022 text:2
