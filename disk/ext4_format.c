@@ -11,10 +11,17 @@
  * the resize inode and the journal (whose sizes depend on the final size),
  * and truncates the file.  The provisional superblock is never written.
  *
+ * The final size can exceed the capacity: content that nearly fills it
+ * still needs its 10% of free blocks and inodes.  A larger disk has more
+ * group descriptors, which take room after the superblock and each backup,
+ * so the provisional filesystem keeps free room there for the descriptors of
+ * the largest size its content could call for (see growth_region).
+ *
  * The result has mke2fs's layout (same features, 4 KiB blocks, 8192 inodes
- * per 128 MiB group, 1024 reserved descriptor blocks, flex groups of 16): a
- * 10 GiB disk matches `mkfs.ext4 -m 0 -E lazy_itable_init=0` block for block
- * in its metadata. */
+ * per 128 MiB group, 1024 reserved descriptor blocks, flex groups of 16); a
+ * --size disk matches `mkfs.ext4 -m 0 -E lazy_itable_init=0` block for block
+ * in its metadata, an automatically sized one may leave a few blocks free
+ * after its descriptors. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -133,6 +140,32 @@ int sbd_ext4_pick_size(const struct sbd_ext4_usage *u, bool headroom, uint64_t *
   return sbd_error_set(err, SBD_EXIT_NOSPACE, 0, "the content needs a disk larger than 16 TiB");
 }
 
+/* The descriptor region for content written in `cap` bytes: whatever fits
+ * there is held, with 10% free, by a disk of at most cap / 0.9 plus the
+ * format's overhead and a GiB of rounding; a quarter more covers that. */
+static blk64_t growth_region(uint64_t cap)
+{
+  uint64_t largest = cap + cap / 4 + GIB;
+  if (largest > MAX_SIZE)
+    largest = MAX_SIZE;
+  return desc_blocks_of(groups_of(largest)) + RESERVED_GDT;
+}
+
+/* In the provisional filesystem: the blocks after each copy of the
+ * descriptors that a larger final disk's descriptors may take, so that no
+ * content lands there. */
+static void reserve_region(ext2_filsys efs, blk64_t region)
+{
+  blk64_t own = ext2fs_div_ceil(efs->group_desc_count, EXT2_DESC_PER_BLOCK(efs->super)) +
+                efs->super->s_reserved_gdt_blocks;
+  if (region <= own)
+    return;
+  for (dgrp_t g = 0; g < efs->group_desc_count; g++)
+    if (ext2fs_bg_has_super(efs, g))
+      ext2fs_block_alloc_stats_range(efs, ext2fs_group_first_block2(efs, g) + 1 + own,
+                                     (blk_t)(region - own), +1);
+}
+
 /* --- the provisional filesystem ------------------------------------------------ */
 
 static int create_image_file(const char *path, uint64_t size, sbd_error_t *err)
@@ -244,6 +277,7 @@ static errcode_t format_provisional(struct sbd_ext4 *fs)
   ext2_filsys efs = fs->fs;
   errcode_t e;
   super_identity(efs, fs);
+  reserve_region(efs, fs->region);
   place_tables(efs, fs->region);
   /* What the format itself holds; everything allocated later is content. */
   if ((e = ext2fs_copy_bitmap(efs->block_map, &fs->format_blocks)) ||
@@ -293,7 +327,7 @@ int sbd_ext4_create(const char *path, const struct sbd_ext4_params *p, struct sb
   fs->now = p->now;
   fs->fixed_size = p->size_bytes;
   /* The descriptor region the largest disk we may end at needs. */
-  fs->region = desc_blocks_of(groups_of(cap)) + RESERVED_GDT;
+  fs->region = p->size_bytes ? desc_blocks_of(groups_of(cap)) + RESERVED_GDT : growth_region(cap);
   memcpy(fs->uuid, p->uuid, sizeof(fs->uuid));
   memcpy(fs->hash_seed, p->hash_seed, sizeof(fs->hash_seed));
   if ((e = format_provisional(fs))) {
@@ -372,8 +406,15 @@ static void mark_run(blk64_t start, blk64_t len, void *opaque)
 
 static errcode_t carry_over(struct sbd_ext4 *fs, ext2_filsys final)
 {
-  for_each_content_run(fs, ext2fs_blocks_count(final->super), mark_run, final);
+  /* The final disk may be the larger one: nothing is beyond the provisional
+   * filesystem's end (and its bitmaps refuse to be searched past it). */
+  blk64_t blk_end = ext2fs_blocks_count(final->super);
+  if (blk_end > ext2fs_blocks_count(fs->fs->super))
+    blk_end = ext2fs_blocks_count(fs->fs->super);
+  for_each_content_run(fs, blk_end, mark_run, final);
   ext2_ino_t ino_end = final->super->s_inodes_count;
+  if (ino_end > fs->fs->super->s_inodes_count)
+    ino_end = fs->fs->super->s_inodes_count;
   for (ext2_ino_t ino = 1; ino <= ino_end; ino++) {
     ext2_ino_t found;
     if (ext2fs_find_first_set_inode_bitmap2(fs->fs->inode_map, ino, ino_end, &found) != 0)
@@ -425,6 +466,12 @@ static int close_inner(struct sbd_ext4 *fs, struct sbd_ext4_summary *sum, sbd_er
     return -1;
   if (u.end_block > size / SBD_EXT4_BLOCK_SIZE)
     return sbd_error_set(err, SBD_EXIT_NOSPACE, 0, "the content does not fit");
+  /* Never expected (growth_region has room to spare), but descriptors over
+   * content would be a corrupt disk: written again with more room instead. */
+  if (desc_blocks_of(groups_of(size)) + RESERVED_GDT > fs->region)
+    return sbd_error_set(err, SBD_EXIT_NOSPACE, 0,
+                         "a %llu GiB disk needs more descriptor blocks than were kept free",
+                         (unsigned long long)(size / GIB));
   /* Everything written so far must be in the file before the final
    * filesystem opens it again. */
   if (sbd_ext4_flush(fs, err) < 0)
