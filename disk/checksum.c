@@ -23,10 +23,15 @@ static int md5_cmp(const void *x, const void *y)
   return memcmp(x, y, 16);
 }
 
+static uint16_t md5_top16(const void *x)
+{
+  const uint8_t *b = x;
+  return (uint16_t)(b[0] << 8 | b[1]);
+}
+
 void sbd_md5_list_checksum(struct sbd_md5_list *l, char out[SBD_CHECKSUM_HEX_LEN])
 {
-  if (l->n > 1)
-    qsort(l->md5, l->n, sizeof(*l->md5), md5_cmp);
+  sbd_sort_spread(l->md5, l->n, sizeof(*l->md5), md5_top16, md5_cmp);
   cleanup_hash struct sbd_hash *h = sbd_hash_new(SBD_HASH_MD5);
   char line[4096 + 1];
   size_t used = 0;

@@ -119,6 +119,11 @@ static int hashed_cmp(const void *x, const void *y)
   return c ? c : (a->d->name_len < b->d->name_len ? -1 : a->d->name_len > b->d->name_len);
 }
 
+static uint16_t hashed_top16(const void *x)
+{
+  return (uint16_t)(((const struct hashed *)x)->hash >> 16);
+}
+
 #define DX_TAIL sizeof(struct ext2_dx_tail)
 /* dx entries in the root block (after "." and ".." and the root info) and
  * in an interior node (after an empty dirent), leaving room for the tail */
@@ -165,7 +170,7 @@ static int write_htree(struct sbd_ext4 *fs, ext2_ino_t ino, ext2_ino_t parent,
     if (e)
       return sbd_ext4_error(err, e, "hashing a name in directory inode %u", ino);
   }
-  qsort(h, n, sizeof(*h), hashed_cmp);
+  sbd_sort_spread(h, n, sizeof(*h), hashed_top16, hashed_cmp);
 
   /* Leaves, in hash order; where a hash continues from the previous leaf,
    * the leaf's index hash carries the collision bit. */

@@ -205,3 +205,51 @@ char *sbd_path_absolute(const char *path)
   free(dir);
   return abs;
 }
+
+/* Insertion sort: each bucket holds a handful of elements. */
+static void sort_small(unsigned char *base, size_t n, size_t size,
+                       int (*cmp)(const void *, const void *), unsigned char *hold)
+{
+  for (size_t i = 1; i < n; i++) {
+    size_t j = i;
+    if (cmp(base + (j - 1) * size, base + j * size) <= 0)
+      continue;
+    memcpy(hold, base + i * size, size);
+    while (j > 0 && cmp(base + (j - 1) * size, hold) > 0) {
+      memcpy(base + j * size, base + (j - 1) * size, size);
+      j--;
+    }
+    memcpy(base + j * size, hold, size);
+  }
+}
+
+void sbd_sort_spread(void *base, size_t n, size_t size, uint16_t (*key16)(const void *),
+                     int (*cmp)(const void *, const void *))
+{
+  if (n < 4096) {
+    if (n > 1)
+      qsort(base, n, size, cmp);
+    return;
+  }
+  unsigned char *in = base;
+  cleanup_free size_t *start = xcalloc(65536 + 1, sizeof(*start));
+  for (size_t i = 0; i < n; i++)
+    start[key16(in + i * size) + 1]++;
+  for (size_t k = 0; k < 65536; k++)
+    start[k + 1] += start[k];
+  cleanup_free unsigned char *out = xmalloc(n * size);
+  cleanup_free size_t *fill = xmalloc(65536 * sizeof(*fill));
+  memcpy(fill, start, 65536 * sizeof(*fill));
+  for (size_t i = 0; i < n; i++)
+    memcpy(out + fill[key16(in + i * size)]++ * size, in + i * size, size);
+  cleanup_free unsigned char *hold = xmalloc(size);
+  for (size_t k = 0; k < 65536; k++) {
+    size_t count = start[k + 1] - start[k];
+    /* Keys made to collide must not make this quadratic. */
+    if (count > 32)
+      qsort(out + start[k] * size, count, size, cmp);
+    else
+      sort_small(out + start[k] * size, count, size, cmp, hold);
+  }
+  memcpy(base, out, n * size);
+}
