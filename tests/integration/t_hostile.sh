@@ -235,6 +235,37 @@ else
   fail "registry cases" "docker-registry did not start or the push failed"
 fi
 
+# --- containerd refuses the same layers -------------------------------------------
+# The layer cases above are sbdisk's own refusals (mklayer cannot write them,
+# so they are not in the corpus): the real containerd, pulling the same
+# images, must fail on each as well, or sbdisk would refuse an image GKE's
+# own builder turns into a disk.
+. "$TESTS_DIR/lib/containerd.sh"
+LAYER_CASES=(diffid gzshort gzcorrupt zstshort zstcorrupt tarcut badsum badsize huge huge256)
+if ! is_root; then
+  skip "containerd refuses the same layers" "needs root"
+elif [ -z "${REGISTRY:-}" ]; then
+  skip "containerd refuses the same layers" "no registry"
+else
+  containerd_start; rc=$?
+  if [ $rc -eq 2 ]; then
+    skip "containerd refuses the same layers" "$CONTAINERD_SKIP"
+  elif [ $rc -ne 0 ]; then
+    fail "containerd refuses the same layers" "containerd did not start"
+  else
+    for tag in "${LAYER_CASES[@]}"; do
+      if ! layout_push_raw "$L" "$tag" "hostile/$tag:v1" >/dev/null 2>&1; then
+        fail "containerd refuses $tag too" "push failed"; continue
+      fi
+      if out=$(containerd_pull "$REGISTRY/hostile/$tag:v1" 2>&1); then
+        fail "containerd refuses $tag too" "containerd pulled and unpacked it: $out"
+      else
+        ok "containerd refuses $tag too (...$(tail -1 <<<"$out" | rev | cut -c1-70 | rev))"
+      fi
+    done
+  fi
+fi
+
 # --- out of space ---------------------------------------------------------------
 # 700,000 empty files: more inodes than a 10 GiB disk has (80 groups of
 # 8192), fewer than 11 GiB's.
@@ -261,6 +292,29 @@ if refused "space: out of inodes at --size 10G ($inodes10 inodes) names the size
   else fail "space: the measuring pass prints no layer lines" "$(tail -3 <<<"$out")"; fi
 fi
 rm -f "$T/many.raw"
+
+# The filesystem under -o fills up while the content is written (an 8 MiB
+# tmpfs, 20 MB of random data): an I/O error naming the layer and what could
+# not be written, the previous file intact, no temporary file left there.
+if is_root && mkdir -p "$T/small" && mount -t tmpfs -o size=8m tmpfs "$T/small" 2>/dev/null; then
+  on_exit "umount '$T/small' 2>/dev/null"
+  spec fill 'file data 0644 0 0 1500000000 rand:20000000:1'
+  gzip -1 -n -c "$T/fill.tar" > "$T/fill.tar.gz"
+  blob_image fill "$GZ" "$T/fill.tar.gz" "sha256:$(sha "$T/fill.tar")"
+  head -c 4096 /dev/urandom > "$T/small/disk.raw"
+  before=$(sha "$T/small/disk.raw")
+  msg=$("$SBDISK" build -q --cache-dir "$cache" -o "$T/small/disk.raw" "$(R fill)" 2>&1); rc=$?
+  if [ $rc -eq 1 ] && [ "$(grep -c . <<<"$msg")" = 1 ] &&
+     grep -Eq "^sbdisk: error: $(img fill): .*writing $T/small/\.disk\.raw\.[A-Za-z0-9]+\.tmp: No space left on device$" <<<"$msg" &&
+     [ "$(sha "$T/small/disk.raw")" = "$before" ] && [ "$(ls -A "$T/small")" = disk.raw ]; then
+    ok "space: the filesystem under -o fills up"
+  else
+    fail "space: the filesystem under -o fills up" "exit $rc, left: $(ls -A "$T/small" | tr '\n' ' '), $msg"
+  fi
+  umount "$T/small"
+else
+  skip "space: the filesystem under -o fills up" "needs root to mount a small tmpfs"
+fi
 
 # Blocks: only more than 10 GiB of data (zero blocks are holes) overflows the
 # smallest disk, so this case writes 10 GiB three times: opt-in.
