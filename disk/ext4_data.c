@@ -3,7 +3,9 @@
  * Allocation is ascending, so consecutive small files are consecutive
  * blocks and leave as one large write; large writes go with O_DIRECT where
  * the filesystem under the image allows it, which spares the CPU the copy
- * into the page cache (the single largest cost once decompression is fast).
+ * into the page cache (the single largest cost once decompression is fast),
+ * on a thread of their own (writeback.c) so that waiting for the device
+ * does not stop the writer.
  *
  * Coherence with libext2fs's own I/O channel (its cache holds metadata):
  * content blocks are never reallocated while writing (the allocator only
@@ -12,71 +14,101 @@
  * reads content back (sbd_ext4_flush at the end of each layer). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "ext4_private.h"
 #include "lib/util.h"
+#include "writeback.h"
 
 #define PEND_BYTES (4u << 20)
 #define PEND_BLOCKS (PEND_BYTES / SBD_EXT4_BLOCK_SIZE)
+/* Buffers in flight to the device: 16 MiB, enough to ride out its latency. */
+#define WRITEBACK_BUFS 4
+
+static unsigned char *own_buffer(void)
+{
+  unsigned char *p;
+  if (posix_memalign((void **)&p, SBD_EXT4_BLOCK_SIZE, PEND_BYTES) != 0) {
+    fputs("sbdisk: out of memory\n", stderr);
+    abort();
+  }
+  return p;
+}
 
 void sbd_ext4_data_init(struct sbd_ext4 *fs)
 {
   fs->data_fd = open(fs->path, O_WRONLY | O_DIRECT | O_CLOEXEC);
-  if (posix_memalign((void **)&fs->pend, SBD_EXT4_BLOCK_SIZE, PEND_BYTES) != 0) {
-    fputs("sbdisk: out of memory\n", stderr);
-    abort();
+  if (fs->data_fd >= 0) {
+    fs->wb = sbd_writeback_new(fs->data_fd, PEND_BYTES, WRITEBACK_BUFS);
+    fs->pend = sbd_writeback_buffer(fs->wb);
+  } else {
+    fs->pend = own_buffer();
   }
+}
+
+/* Stops writing through data_fd (its buffers go with it). */
+static void data_stop_writeback(struct sbd_ext4 *fs)
+{
+  if (fs->wb) {
+    sbd_writeback_free(fs->wb);
+    fs->wb = NULL;
+    fs->pend = NULL;
+  }
+  if (fs->data_fd >= 0)
+    close(fs->data_fd);
+  fs->data_fd = -1;
 }
 
 void sbd_ext4_data_free(struct sbd_ext4 *fs)
 {
-  if (fs->data_fd >= 0)
-    close(fs->data_fd);
-  fs->data_fd = -1;
+  data_stop_writeback(fs);
   free(fs->pend);
   fs->pend = NULL;
   free(fs->file_buf);
   fs->file_buf = NULL;
 }
 
-static int write_out(struct sbd_ext4 *fs, blk64_t blk, const void *data, size_t nblocks,
-                     sbd_error_t *err)
+/* Hands the pending blocks over: to the writing thread, or (no O_DIRECT)
+ * through libext2fs. */
+static int submit_pending(struct sbd_ext4 *fs, sbd_error_t *err)
 {
-  size_t len = nblocks * SBD_EXT4_BLOCK_SIZE;
-  if (fs->data_fd >= 0) {
-    if (sbd_pwrite_all(fs->data_fd, data, len, (off_t)(blk * SBD_EXT4_BLOCK_SIZE)) == 0)
-      return 0;
-    if (errno != EINVAL)
+  size_t n = fs->pend_blocks;
+  if (n == 0)
+    return 0;
+  fs->pend_blocks = 0;
+  if (fs->wb) {
+    if (sbd_writeback_submit(fs->wb, n * SBD_EXT4_BLOCK_SIZE,
+                             (off_t)(fs->pend_start * SBD_EXT4_BLOCK_SIZE)) < 0)
       return sbd_error_set(err, SBD_EXIT_FAILURE, errno, "writing %s", fs->path);
-    /* this filesystem does not do O_DIRECT after all: go through libext2fs */
-    close(fs->data_fd);
-    fs->data_fd = -1;
+    fs->pend = sbd_writeback_buffer(fs->wb);
+    return 0;
   }
-  errcode_t e = io_channel_write_blk64(fs->fs->io, blk, (int)nblocks, data);
+  errcode_t e = io_channel_write_blk64(fs->fs->io, fs->pend_start, (int)n, fs->pend);
   if (e)
-    return sbd_ext4_error(err, e, "writing %zu blocks", nblocks);
+    return sbd_ext4_error(err, e, "writing %zu blocks", n);
   return 0;
 }
 
 int sbd_ext4_flush(struct sbd_ext4 *fs, sbd_error_t *err)
 {
-  if (fs->pend_blocks == 0)
-    return 0;
-  int r = write_out(fs, fs->pend_start, fs->pend, fs->pend_blocks, err);
-  fs->pend_blocks = 0;
-  return r;
+  if (submit_pending(fs, err) < 0)
+    return -1;
+  if (fs->wb && sbd_writeback_drain(fs->wb) < 0)
+    return sbd_error_set(err, SBD_EXIT_FAILURE, errno, "writing %s", fs->path);
+  return 0;
 }
 
 void sbd_ext4_data_wrapped(struct sbd_ext4 *fs)
 {
   /* Freed blocks may come back now, possibly still in libext2fs's cache:
-   * from here on, content goes through libext2fs's I/O channel too. */
-  if (fs->data_fd >= 0) {
-    close(fs->data_fd);
-    fs->data_fd = -1;
+   * from here on, content goes through libext2fs's I/O channel too (the
+   * caller flushed: nothing is pending or in flight). */
+  if (fs->wb) {
+    data_stop_writeback(fs);
+    fs->pend = own_buffer();
   }
 }
 
@@ -87,7 +119,7 @@ int sbd_ext4_data_put(struct sbd_ext4 *fs, blk64_t blk, const void *data, size_t
   while (nblocks > 0) {
     bool contiguous = fs->pend_blocks > 0 && blk == fs->pend_start + fs->pend_blocks;
     if ((!contiguous && fs->pend_blocks > 0) || fs->pend_blocks == PEND_BLOCKS) {
-      if (sbd_ext4_flush(fs, err) < 0)
+      if (submit_pending(fs, err) < 0)
         return -1;
     }
     if (fs->pend_blocks == 0)

@@ -4,6 +4,8 @@
 
 #include "ext4.h"
 
+struct sbd_writeback;
+
 struct sbd_ext4 {
   ext2_filsys fs; /* while writing: the provisional filesystem */
   char *path;
@@ -18,7 +20,8 @@ struct sbd_ext4 {
   ext2fs_inode_bitmap dirs;          /* inodes that are directories */
   /* the data path (ext4_data.c) */
   int data_fd;          /* the image opened O_DIRECT, or -1 */
-  unsigned char *pend;  /* contiguous blocks waiting to be written */
+  struct sbd_writeback *wb; /* writes data_fd's buffers; NULL without data_fd */
+  unsigned char *pend;  /* contiguous blocks waiting to be written (a wb buffer) */
   blk64_t pend_start;
   size_t pend_blocks;
   char *file_buf; /* the chunk buffer of the file being written */
