@@ -47,9 +47,30 @@ static void rehash(struct sbd_tree *t, size_t nbuckets)
 
 #define ARENA_BLOCK (1u << 20)
 
+/* A removed node's room stays in the arena until the tree goes: under
+ * AddressSanitizer it is poisoned, so that a pointer kept to it still fails
+ * loudly as a freed node did. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SBD_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SBD_ASAN 1
+#endif
+#endif
+#ifdef SBD_ASAN
+#include <sanitizer/asan_interface.h>
+#define poison_node(n) ASAN_POISON_MEMORY_REGION((n), node_size((n)->name_len))
+#else
+#define poison_node(n) ((void)(n))
+#endif
+
+static size_t node_size(size_t name_len)
+{
+  return (sizeof(struct sbd_node) + name_len + 1 + 15) & ~(size_t)15;
+}
+
 static void *arena_alloc(struct sbd_tree *t, size_t size)
 {
-  size = (size + 15) & ~(size_t)15;
   struct sbd_node_arena *a = t->arena;
   if (a == NULL || a->cap - a->used < size) {
     size_t cap = size > ARENA_BLOCK ? size : ARENA_BLOCK;
@@ -67,7 +88,7 @@ static void *arena_alloc(struct sbd_tree *t, size_t size)
 static struct sbd_node *node_new(struct sbd_tree *t, const char *name, size_t len, uint32_t mode,
                                  uint32_t ino)
 {
-  struct sbd_node *n = arena_alloc(t, sizeof(*n) + len + 1);
+  struct sbd_node *n = arena_alloc(t, node_size(len));
   memset(n, 0, sizeof(*n));
   memcpy(n->name, name, len);
   n->name[len] = '\0';
@@ -159,8 +180,10 @@ static int remove_below(struct sbd_tree *t, struct sbd_node *n, sbd_node_fn fn, 
   if (fn && fn(n, opaque, err) < 0)
     return -1;
   unhash(t, n);
-  if (n != t->root)
+  if (n != t->root) {
     node_release(n);
+    poison_node(n);
+  }
   return 0;
 }
 

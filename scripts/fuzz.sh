@@ -19,7 +19,7 @@ for t in "$@"; do
   # The layer target writes a disk per input: a generous per-input timeout,
   # and a bounded input size so one input cannot fill the tmpfs.
   extra=()
-  [ "$t" = layer ] && extra=(-timeout=60 -max_len=65536)
+  [ "$t" = layer ] && extra=(-timeout=60 -max_len=262144)
   if ! "$out/fuzz/fuzz_$t" -max_total_time="$secs" -print_final_stats=1 \
       -artifact_prefix="$out/artifacts/$t/" "${extra[@]}" \
       "$out/corpus/$t" "$here/fuzz/corpus/$t" "$here/fuzz/regress/$t" \
