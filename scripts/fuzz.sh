@@ -20,9 +20,14 @@ for t in "$@"; do
   # and a bounded input size so one input cannot fill the tmpfs.
   extra=()
   [ "$t" = layer ] && extra=(-timeout=60 -max_len=262144)
+  # libFuzzer gives up on a corpus directory that does not exist, and git
+  # keeps no empty fuzz/regress/X/.
+  dirs=("$out/corpus/$t")
+  for d in "$here/fuzz/corpus/$t" "$here/fuzz/regress/$t"; do
+    [ -d "$d" ] && dirs+=("$d")
+  done
   if ! "$out/fuzz/fuzz_$t" -max_total_time="$secs" -print_final_stats=1 \
-      -artifact_prefix="$out/artifacts/$t/" "${extra[@]}" \
-      "$out/corpus/$t" "$here/fuzz/corpus/$t" "$here/fuzz/regress/$t" \
+      -artifact_prefix="$out/artifacts/$t/" "${extra[@]}" "${dirs[@]}" \
       > "$out/fuzz_$t.log" 2>&1; then
     failed+=("$t")
     echo "   fuzz_$t FAILED: see $out/fuzz_$t.log and $out/artifacts/$t/"
