@@ -139,6 +139,10 @@ static void explain_foreign(const struct sbd_layer_desc *l, sbd_error_t *err)
 {
   if (!l->foreign || sbd_error_exit_code(*err) == SBD_EXIT_INTERRUPTED)
     return;
+  /* Not there (a registry's 404, a layout's missing file) is the image's
+   * doing, not a registry failure to retry: the class is a bad image. */
+  if (*err && (*err)->errnum == ENOENT)
+    (*err)->exit_code = SBD_EXIT_IMAGE;
   if (l->url)
     sbd_error_prefix(err, "a non-distributable (foreign) layer, which sbdisk takes only from the "
                           "registry or layout, not from its URLs (%s): ", l->url);

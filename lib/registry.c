@@ -603,12 +603,18 @@ static int registry_error_status(const struct registry_request *q,
                          "registry %s: repository %s: access denied (HTTP %ld): the repository "
                          "does not exist or needs credentials",
                          d, p, res->status);
-  if (res->status == 404 && code && strcmp(code, "NAME_UNKNOWN") == 0)
-    return sbd_error_set(err, SBD_EXIT_REGISTRY, 0,
-                         "registry %s: repository %s not found (HTTP 404)", d, p);
-  if (res->status == 404)
-    return sbd_error_set(err, SBD_EXIT_REGISTRY, 0,
-                         "registry %s: repository %s: %s not found (HTTP 404)", d, p, q->what);
+  if (res->status == 404) {
+    if (code && strcmp(code, "NAME_UNKNOWN") == 0)
+      sbd_error_set(err, SBD_EXIT_REGISTRY, 0, "registry %s: repository %s not found (HTTP 404)", d, p);
+    else
+      sbd_error_set(err, SBD_EXIT_REGISTRY, 0, "registry %s: repository %s: %s not found (HTTP 404)",
+                    d, p, q->what);
+    /* Not in the message (it says HTTP 404), but there for callers to whom
+     * "not there" means something else than a registry failure. */
+    if (err && *err)
+      (*err)->errnum = ENOENT;
+    return -1;
+  }
   if (message)
     return sbd_error_set(err, SBD_EXIT_REGISTRY, 0,
                          "registry %s: repository %s: %s: HTTP %ld (%s%s%s)", d, p, q->what,

@@ -219,7 +219,7 @@ refused "index: missing platform lists the platforms" 4 \
   "image $(R multi): no manifest for platform linux/s390x; the index has: linux/amd64, linux/arm64/v8$" --platform linux/s390x "$(R multi)"
 
 # --- registry: digest mismatches, and the cache left clean -----------------------
-if registry_start && layout_push_raw "$L" base hostile/blob:v1 && layout_push_raw "$L" base hostile/manifest:v1; then
+if registry_start --foreign-urls && layout_push_raw "$L" base hostile/blob:v1 && layout_push_raw "$L" base hostile/manifest:v1; then
   stored() { echo "$REGISTRY_DIR/data/docker/registry/v2/blobs/sha256/${1:7:2}/${1#sha256:}/data"; }
   lb=$(jq -r '.layers[0].digest' "$(blobfile "$amd")")
   # A registry serves what it stored without hashing it again.
@@ -228,6 +228,13 @@ if registry_start && layout_push_raw "$L" base hostile/blob:v1 && layout_push_ra
     "image $REGISTRY/hostile/blob:v1: layer 1/1 \\($lb\\): .*does not match its digest" "$REGISTRY/hostile/blob:v1"
   if [ -z "$(ls -A "$cache/blobs/sha256" 2>/dev/null | grep "${lb#sha256:}")" ]; then ok "registry: the corrupt blob is not cached"
   else fail "registry: the corrupt blob is not cached" "$(ls -A "$cache/blobs/sha256")"; fi
+  # a foreign layer the registry does not hold (as published: only its URLs
+  # have it; distribution accepts such a manifest without the blob)
+  if layout_push_raw "$L" foreign hostile/foreign:v1 2>/dev/null; then
+    refused "registry: non-distributable layer the registry does not hold" 4 \
+      "image $REGISTRY/hostile/foreign:v1: layer 1/1 \\(sha256:[0-9a-f]{64}\\): a non-distributable \\(foreign\\) layer, .*not from its URLs \\(https://foreign.example/layer.tar.gz\\): .*" \
+      "$REGISTRY/hostile/foreign:v1"
+  else fail "registry: non-distributable layer the registry does not hold" "the registry refused the manifest"; fi
   printf '\n' >> "$(stored "$amd")"
   refused "registry: manifest digest mismatch when pulled by digest" 4 \
     "image $REGISTRY/hostile/manifest@$amd: .*does not match its digest" "$REGISTRY/hostile/manifest@$amd"

@@ -260,8 +260,13 @@ _layout_push_manifest() {
         _layout_push_manifest "$dir" "$repo" "$m" "$m" || return 1
       done ;;
     *)
-      for d in $(jq -r '.config.digest, .layers[].digest' "$file"); do
+      # A non-distributable (foreign) layer the layout does not hold is
+      # pushed as it is published: its manifest entry only.
+      for d in $(jq -r '.config.digest, (.layers[] | select((.mediaType | test("nondistributable|foreign")) and (.urls | length) > 0 | not) | .digest)' "$file"); do
         _layout_push_blob "$repo" "$d" "$dir/blobs/sha256/${d#sha256:}" || return 1
+      done
+      for d in $(jq -r '.layers[] | select((.mediaType | test("nondistributable|foreign")) and (.urls | length) > 0) | .digest' "$file"); do
+        [ -f "$dir/blobs/sha256/${d#sha256:}" ] && { _layout_push_blob "$repo" "$d" "$dir/blobs/sha256/${d#sha256:}" || return 1; }
       done ;;
   esac
   curl -sf -o /dev/null -X PUT -H "Content-Type: $mt" --data-binary "@$file" \

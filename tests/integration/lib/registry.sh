@@ -42,12 +42,19 @@ _registry_serve() {
   export REGISTRY REGISTRY_DIR
 }
 
+# registry_start [--foreign-urls]: with --foreign-urls the registry accepts
+# manifests whose non-distributable layers it does not hold, given http(s)
+# URLs (as registries that serve Windows base images do); distribution's
+# default refuses them.
 registry_start() {
   command -v docker-registry >/dev/null || { echo "docker-registry not installed" >&2; return 1; }
   local port dir
   port=$(free_port) || return 1
   dir=$(mktemp -d "$T/registry.XXXXXX")
   _registry_config "$dir" "$port"
+  if [ "${1:-}" = --foreign-urls ]; then
+    printf '%s\n' 'validation:' '  manifests:' '    urls:' '      allow:' "        - '^https?://'" >> "$dir/config.yml"
+  fi
   _registry_serve "$dir" "$port"
 }
 
