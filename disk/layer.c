@@ -456,7 +456,7 @@ static int create_hardlink(struct applier *a, struct archive_entry *e, struct sb
  * layer did not unpack itself goes. */
 static int remove_not_unpacked(struct applier *a, struct sbd_node *dir, sbd_error_t *err)
 {
-  struct sbd_node *c = dir->first_child;
+  struct sbd_node *c = sbd_node_first_child(dir);
   while (c) {
     struct sbd_node *next = c->next;
     if (!applier_was_unpacked(a, c)) {

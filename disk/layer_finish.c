@@ -123,11 +123,11 @@ static int write_one_dir(struct sbd_node *n, void *opaque, sbd_error_t *err)
   if (!n->dir)
     return 0;
   size_t count = 0;
-  for (struct sbd_node *c = n->first_child; c; c = c->next)
+  for (struct sbd_node *c = sbd_node_first_child(n); c; c = c->next)
     count++;
   cleanup_free struct sbd_dirent *ents = xcalloc(count, sizeof(*ents));
   size_t i = 0;
-  for (struct sbd_node *c = n->first_child; c; c = c->next, i++)
+  for (struct sbd_node *c = sbd_node_first_child(n); c; c = c->next, i++)
     ents[i] = (struct sbd_dirent){.name = c->name,
                                   .name_len = c->name_len,
                                   .ino = c->ino,

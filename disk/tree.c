@@ -1,5 +1,6 @@
 #include "tree.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -9,6 +10,11 @@
 bool sbd_node_is_dir(const struct sbd_node *n)
 {
   return (n->mode & S_IFMT) == S_IFDIR;
+}
+
+struct sbd_node *sbd_node_first_child(const struct sbd_node *n)
+{
+  return n->dir ? n->dir->first_child : NULL;
 }
 
 /* FNV-1a over the parent's address and the name. */
@@ -64,9 +70,10 @@ static void rehash(struct sbd_tree *t, size_t nbuckets)
 #define poison_node(n) ((void)(n))
 #endif
 
+/* 8-byte steps keep every node's pointers aligned. */
 static size_t node_size(size_t name_len)
 {
-  return (sizeof(struct sbd_node) + name_len + 1 + 15) & ~(size_t)15;
+  return (offsetof(struct sbd_node, name) + name_len + 1 + 7) & ~(size_t)7;
 }
 
 static void *arena_alloc(struct sbd_tree *t, size_t size)
@@ -130,12 +137,13 @@ struct sbd_node *sbd_tree_add(struct sbd_tree *t, struct sbd_node *dir, const ch
   size_t h = hash_of(dir, name, len) & (t->nbuckets - 1);
   n->hash_next = t->buckets[h];
   t->buckets[h] = n;
-  n->prev = dir->last_child;
-  if (dir->last_child)
-    dir->last_child->next = n;
+  struct sbd_node_dir *d = dir->dir;
+  n->prev = d->last_child;
+  if (d->last_child)
+    d->last_child->next = n;
   else
-    dir->first_child = n;
-  dir->last_child = n;
+    d->first_child = n;
+  d->last_child = n;
   if (sbd_node_is_dir(n))
     dir->dir->nsubdirs++;
   t->count++;
@@ -169,14 +177,15 @@ static void unhash(struct sbd_tree *t, struct sbd_node *n)
 static int remove_below(struct sbd_tree *t, struct sbd_node *n, sbd_node_fn fn, void *opaque,
                         sbd_error_t *err)
 {
-  struct sbd_node *c = n->first_child;
+  struct sbd_node *c = sbd_node_first_child(n);
   while (c) {
     struct sbd_node *next = c->next;
     if (remove_below(t, c, fn, opaque, err) < 0)
       return -1;
     c = next;
   }
-  n->first_child = n->last_child = NULL;
+  if (n->dir)
+    n->dir->first_child = n->dir->last_child = NULL;
   if (fn && fn(n, opaque, err) < 0)
     return -1;
   unhash(t, n);
@@ -194,11 +203,11 @@ int sbd_tree_remove(struct sbd_tree *t, struct sbd_node *n, sbd_node_fn fn, void
   if (n->prev)
     n->prev->next = n->next;
   else
-    dir->first_child = n->next;
+    dir->dir->first_child = n->next;
   if (n->next)
     n->next->prev = n->prev;
   else
-    dir->last_child = n->prev;
+    dir->dir->last_child = n->prev;
   if (sbd_node_is_dir(n))
     dir->dir->nsubdirs--;
   return remove_below(t, n, fn, opaque, err);
@@ -208,7 +217,7 @@ static int walk(struct sbd_node *n, sbd_node_fn fn, void *opaque, sbd_error_t *e
 {
   if (fn(n, opaque, err) < 0)
     return -1;
-  for (struct sbd_node *c = n->first_child; c; c = c->next)
+  for (struct sbd_node *c = sbd_node_first_child(n); c; c = c->next)
     if (walk(c, fn, opaque, err) < 0)
       return -1;
   return 0;
@@ -221,7 +230,7 @@ int sbd_tree_walk(struct sbd_tree *t, sbd_node_fn fn, void *opaque, sbd_error_t 
 
 static void free_all(struct sbd_node *n)
 {
-  struct sbd_node *c = n->first_child;
+  struct sbd_node *c = sbd_node_first_child(n);
   while (c) {
     struct sbd_node *next = c->next;
     free_all(c);

@@ -29,6 +29,7 @@ struct sbd_xattrs {
 };
 
 struct sbd_node_dir {
+  struct sbd_node *first_child, *last_child; /* entries in order */
   struct sbd_attrs attrs;
   struct sbd_xattrs xattrs;
   size_t nsubdirs;
@@ -37,8 +38,7 @@ struct sbd_node_dir {
 struct sbd_node {
   struct sbd_node *parent;
   struct sbd_node *hash_next;
-  struct sbd_node *first_child, *last_child; /* directories: entries in order */
-  struct sbd_node *prev, *next;              /* siblings */
+  struct sbd_node *prev, *next; /* siblings */
   uint32_t ino;
   uint32_t mode;       /* type bits (and permissions when created) */
   uint64_t size;       /* regular files */
@@ -57,7 +57,7 @@ struct sbd_node {
 struct sbd_node_arena {
   struct sbd_node_arena *prev;
   size_t used, cap;
-  _Alignas(16) unsigned char bytes[];
+  _Alignas(16) unsigned char bytes[]; /* nodes, each at an 8-byte boundary */
 };
 
 struct sbd_tree {
@@ -87,6 +87,8 @@ int sbd_tree_remove(struct sbd_tree *t, struct sbd_node *n, sbd_node_fn fn, void
 int sbd_tree_walk(struct sbd_tree *t, sbd_node_fn fn, void *opaque, sbd_error_t *err);
 
 bool sbd_node_is_dir(const struct sbd_node *n);
+/* A directory's first entry (NULL for an empty directory or a non-directory). */
+struct sbd_node *sbd_node_first_child(const struct sbd_node *n);
 
 /* Sets (replaces) an xattr in a list. */
 void sbd_xattrs_set(struct sbd_xattrs *x, const char *key, const void *value, size_t len);
