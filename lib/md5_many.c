@@ -91,14 +91,12 @@ static void lane_load(struct lanes *ls, struct lane_msg *m, size_t lane, struct 
     ls->state[w][lane] = md5_iv[w];
 }
 
-/* Points the lane at its next block; false once it has none left. */
-static bool lane_next_block(struct lanes *ls, struct lane_msg *m, size_t lane)
+/* Points the lane at its next block (an idle lane at zeros nobody reads). */
+static void lane_next_block(struct lanes *ls, struct lane_msg *m, size_t lane)
 {
   if (m->job == NULL) {
     ls->block[lane] = zero_block;
-    return false;
-  }
-  if (m->whole_left > 0) {
+  } else if (m->whole_left > 0) {
     ls->block[lane] = m->next;
     m->next += 64;
     m->whole_left--;
@@ -106,7 +104,6 @@ static bool lane_next_block(struct lanes *ls, struct lane_msg *m, size_t lane)
     ls->block[lane] = m->tail + 64 * m->tail_done;
     m->tail_done++;
   }
-  return true;
 }
 
 static bool lane_finished(const struct lane_msg *m)
