@@ -156,8 +156,7 @@ static blk64_t growth_region(uint64_t cap)
  * content lands there. */
 static void reserve_region(ext2_filsys efs, blk64_t region)
 {
-  blk64_t own = ext2fs_div_ceil(efs->group_desc_count, EXT2_DESC_PER_BLOCK(efs->super)) +
-                efs->super->s_reserved_gdt_blocks;
+  blk64_t own = desc_blocks_of(efs->group_desc_count) + efs->super->s_reserved_gdt_blocks;
   if (region <= own)
     return;
   for (dgrp_t g = 0; g < efs->group_desc_count; g++)
