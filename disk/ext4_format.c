@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "ext4_private.h"
+#include "iocache.h"
 #include "lib/util.h"
 
 #define BLOCKS_PER_GROUP 32768ull
@@ -314,7 +315,8 @@ int sbd_ext4_create(const char *path, const struct sbd_ext4_params *p, struct sb
   struct ext2_super_block param;
   super_params(cap, &param);
   ext2_filsys efs = NULL;
-  errcode_t e = ext2fs_initialize(path, EXT2_FLAG_64BITS, &param, unix_io_manager, &efs);
+  /* The provisional filesystem holds its metadata writes (iocache.h). */
+  errcode_t e = ext2fs_initialize(path, EXT2_FLAG_64BITS, &param, sbd_iocache_manager, &efs);
   if (e)
     return sbd_ext4_error(err, e, "formatting %s", path);
 
