@@ -39,17 +39,24 @@ struct sbd_fetcher {
   size_t n_workers;
 };
 
+/* Bytes go to the cache file in pieces of SINK_BYTES: libcurl hands them over
+ * 16 KiB at a time, and each piece written is a write, a hash update and a
+ * wake-up of the reader following the file. */
+#define SINK_BYTES (256u << 10)
+
 struct sink {
   struct sbd_fetcher *f;
   struct item *it;
   struct sbd_cache_writer *w;
+  unsigned char *buf;
+  size_t len;
 };
 
-static int sink_write(void *opaque, const void *data, size_t len, sbd_error_t *err)
+static int sink_flush(struct sink *s, sbd_error_t *err)
 {
-  struct sink *s = opaque;
-  if (sbd_cache_writer_write(s->w, data, len, err) < 0)
+  if (s->len > 0 && sbd_cache_writer_write(s->w, s->buf, s->len, err) < 0)
     return -1;
+  s->len = 0;
   pthread_mutex_lock(&s->f->lock);
   bool cancel = s->f->cancel;
   s->it->available = (uint64_t)sbd_cache_writer_size(s->w);
@@ -60,12 +67,28 @@ static int sink_write(void *opaque, const void *data, size_t len, sbd_error_t *e
   return 0;
 }
 
+static int sink_write(void *opaque, const void *data, size_t len, sbd_error_t *err)
+{
+  struct sink *s = opaque;
+  while (len > 0) {
+    size_t take = SINK_BYTES - s->len < len ? SINK_BYTES - s->len : len;
+    memcpy(s->buf + s->len, data, take);
+    s->len += take;
+    data = (const unsigned char *)data + take;
+    len -= take;
+    if (s->len == SINK_BYTES && sink_flush(s, err) < 0)
+      return -1;
+  }
+  return 0;
+}
+
 /* Downloads one blob into the cache; the reader follows the temporary file. */
 static int download(struct sbd_fetcher *f, struct sbd_registry *reg, struct item *it,
                     sbd_error_t *err)
 {
   const struct sbd_layer_desc *l = &it->image->layers[it->layer];
-  struct sink s = {.f = f, .it = it};
+  cleanup_free unsigned char *buf = xmalloc(SINK_BYTES);
+  struct sink s = {.f = f, .it = it, .buf = buf};
   if (sbd_cache_writer_begin(f->src->cache, l->digest, &s.w, err) < 0)
     return -1;
   pthread_mutex_lock(&f->lock);
@@ -73,6 +96,8 @@ static int download(struct sbd_fetcher *f, struct sbd_registry *reg, struct item
   pthread_cond_broadcast(&f->changed);
   pthread_mutex_unlock(&f->lock);
   int r = sbd_registry_get_blob(reg, &it->image->ref, l->digest, sink_write, &s, err);
+  if (r == 0)
+    r = sink_flush(&s, err);
   /* The temporary name goes away (rename or unlink) below: a reader that has
    * not opened it yet waits for the finished file instead. */
   pthread_mutex_lock(&f->lock);

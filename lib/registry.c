@@ -427,6 +427,10 @@ void registry_setopt_common(struct sbd_registry *r, const char *name, bool verif
     struct curl_blob blob = {.data = ca->data, .len = ca->len, .flags = CURL_BLOB_NOCOPY};
     curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
   }
+  /* Blobs arrive in reads of up to 512 KiB rather than libcurl's 16 KiB:
+   * each read is a write to the cache file, a hash update and a wake-up of
+   * the layer's reader. */
+  curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 512L * 1024);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->errbuf);
   if (r->cancelled) {
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
