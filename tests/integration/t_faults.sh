@@ -78,7 +78,7 @@ t1=$(date +%s.%N)
 if awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a >= 2) }'; then ok "Retry-After: 2 was honoured"
 else fail "Retry-After: 2 was honoured" "the build took $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }') s"; fi
 
-proxy_start --trickle 2000000 --only blobs
+proxy_start --trickle 2000000 --only blobs --faults always
 if run trickle "$T/trickle.raw"; then same "a trickle (2 MB/s): identical disk" "$T/trickle.raw"
 else fail "a trickle" "$(cat "$T/out")"; fi
 
@@ -113,7 +113,7 @@ if "$SBDISK" build -q --cache-dir "$T/cache" -o "$T/w2.raw" "$PROXY/faults/img:v
 else fail "warm cache: no blob requests" "$(cat "$T/out") $(cat "$PLOG")"; fi
 
 # two builds sharing one cache at the same time (a slow download, so they overlap)
-proxy_start --trickle 4000000 --only blobs
+proxy_start --trickle 4000000 --only blobs --faults always
 rm -rf "$T/shared"
 "$SBDISK" build -q --cache-dir "$T/shared" -o "$T/p1.raw" "$PROXY/faults/img:v1" > "$T/p1.out" 2>&1 & p1=$!
 "$SBDISK" build -q --cache-dir "$T/shared" -o "$T/p2.raw" "$PROXY/faults/img:v1" > "$T/p2.out" 2>&1 & p2=$!

@@ -29,7 +29,10 @@ layout_push_raw "$T/layout" v1 intr/img:v1 || { fail "push"; exit 1; }
 # free_port and bind would leave the test talking to someone else, unthrottled.
 for try in 1 2 3 4 5; do
   port=$(free_port) || { fail "free port"; exit 1; }
-  "$TOOLS/faultproxy" --port "$port" --upstream "$REGISTRY" --trickle 2000000 --only blobs 2>"$T/proxy.err" &
+  # Every blob, not only the first (the config): the downloads must last
+  # long enough to be interrupted however fast sbdisk gets.
+  "$TOOLS/faultproxy" --port "$port" --upstream "$REGISTRY" --trickle 2000000 --only blobs \
+    --faults always 2>"$T/proxy.err" &
   proxy=$!
   bg_register $proxy
   wait_for_port "$port" 10 && kill -0 $proxy 2>/dev/null && break
@@ -106,7 +109,8 @@ interrupt "SIGTERM while downloading" TERM 143 "$T/out/.disk.raw.*.tmp" "$slow"
 
 # Writing the archive: from a warm cache the layers take a moment, then
 # --json's full read of the 10 GiB disk takes seconds, with the archive open.
-"$SBDISK" build -q --cache-dir "$T/cache" -o "$T/warmup.raw" "127.0.0.1:$port/intr/img:v1" 2>"$T/err" ||
+# (The cache is warmed straight from the registry, not at the proxy's pace.)
+"$SBDISK" build -q --cache-dir "$T/cache" -o "$T/warmup.raw" "$REGISTRY/intr/img:v1" 2>"$T/err" ||
   { fail "warm the cache" "$(cat "$T/err")"; exit 1; }
 rm -f "$T/warmup.raw"
 interrupt "SIGINT while writing the GCE archive" INT 130 "$T/out/.disk.tar.gz.*.tmp" --json "$slow"
