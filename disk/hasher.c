@@ -10,9 +10,13 @@
 #include "lib/util.h"
 
 /* The queue: CHUNKS buffers of CHUNK_SIZE bytes, filled in turn by the
- * writer and hashed in turn by the thread (8 MiB in all, whatever the layer). */
-#define CHUNK_SIZE (1u << 20)
-#define CHUNKS 8
+ * writer and hashed in turn by the thread (16 MiB in all, whatever the
+ * layer).  4 MiB chunks rather than 1 MiB: a file that starts and ends in
+ * one chunk is hashed in a vector lane, and the larger the chunk the more
+ * of the 64 KiB - 1 MiB files (385 MB of the big image's userland) do so,
+ * sixteen at a time, instead of one by one. */
+#define CHUNK_SIZE (4u << 20)
+#define CHUNKS 4
 
 /* The file that ends at pos gets its digest written to out. */
 struct mark {

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Held blocks: the inode tables of ~65,000 inodes.  Written out when full. */
-#define HELD_BYTES (16u << 20)
+/* Held blocks: the inode tables of ~32,000 inodes.  Written out when full. */
+#define HELD_BYTES (8u << 20)
 /* Longest run handed to the Unix manager in one write. */
 #define RUN_BLOCKS 256u
 

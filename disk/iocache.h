@@ -5,7 +5,7 @@
  * every few inodes it writes one 4 KiB block back.  Each of those buffered
  * writes takes the image file's inode lock, which the O_DIRECT data writes
  * (writeback.c) hold for as long as the device takes: the ext4 writer spent
- * 0.64 s of a 200,000-file layer blocked there.  Written out 16 MiB at a
+ * 0.64 s of a 200,000-file layer blocked there.  Written out 8 MiB at a
  * time, the metadata waits a handful of times instead.
  *
  * Only written blocks are held (a read of a block not held goes to the Unix

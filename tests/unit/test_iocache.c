@@ -117,14 +117,13 @@ START_TEST(test_iocache_overflow)
 {
   char path[] = "/tmp/sbdisk-ioc-XXXXXX";
   io_channel ch = open_temp(path);
-  const int n = 6000; /* more than 16 MiB of 4 KiB blocks */
+  const int n = 6000; /* more than twice the 8 MiB held, in 4 KiB blocks */
   unsigned char b[BS];
   for (int i = 0; i < n; i++) {
     fill(b, 1 + i % 251, 1);
     ck_assert_int_eq(io_channel_write_blk64(ch, (blk64_t)(n - 1 - i) * 2, 1, b), 0);
   }
-  /* Written out with the first 4,096 (the last few may wait in the Unix
-   * manager's own cache). */
+  /* Written out when the held blocks filled up (twice by now). */
   ck_assert_int_eq(on_disk(path, (blk64_t)(n - 1 - 4000) * 2), 1 + 4000 % 251);
   for (int i = 0; i < n; i += 97) {
     ck_assert_int_eq(io_channel_read_blk64(ch, (blk64_t)(n - 1 - i) * 2, 1, b), 0);
