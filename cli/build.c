@@ -461,10 +461,12 @@ struct build_ctx {
 static void build_ctx_free(struct build_ctx *c)
 {
   sbd_progress_stop(c->progress); /* before any message is printed */
+  /* Before the images: its download threads read them until they stop (an
+   * interrupted build gets here with downloads still running). */
+  sbd_fetcher_free(c->fetcher);
   for (size_t i = 0; i < c->n_images; i++)
     sbd_image_free(&c->images[i]);
   free(c->images);
-  sbd_fetcher_free(c->fetcher);
   free(c->blobs);
   for (size_t i = 0; c->whats && i < c->plan.n_snapshots; i++)
     free(c->whats[i]);
