@@ -1,6 +1,5 @@
 #include "iocache.h"
 
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
