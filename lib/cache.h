@@ -1,6 +1,8 @@
 /* The content-addressed blob cache: DIR/blobs/sha256/<hex>, written under a
  * temporary name, verified, then renamed into place, so an entry is either
- * whole and correct or absent, and two builds can share one cache. */
+ * whole and correct or absent, and two builds can share one cache.  Entries
+ * are not synced to the device: a crash may leave one torn, and since every
+ * use hashes the entry again, a torn one is removed and downloaded again. */
 #ifndef SBD_CACHE_H
 #define SBD_CACHE_H
 

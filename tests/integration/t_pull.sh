@@ -48,6 +48,18 @@ printf 'garbage' > "$cache/blobs/sha256/$blob"
 if out=$("$SBDISK" build -q --cache-dir "$cache" -o "$T/disk3.raw" -f "$T/images.txt" 2>&1) && e2fsck -fn "$T/disk3.raw" >/dev/null 2>&1; then
   ok "corrupt cache entry is fetched again"; else fail "corrupt cache entry is fetched again" "$out"; fi
 
+# what a crash can leave, since entries are not synced: the right size, zeros
+# for bytes (the file's size reached the device, its data did not)
+blob=$(ls -S "$cache/blobs/sha256" | head -1)
+size=$(stat -c %s "$cache/blobs/sha256/$blob")
+truncate -s 0 "$cache/blobs/sha256/$blob" && truncate -s "$size" "$cache/blobs/sha256/$blob"
+if out=$("$SBDISK" build --cache-dir "$cache" -o "$T/disk4.raw" -f "$T/images.txt" 2>&1) &&
+   [ "$(grep -c ' cached, ' <<<"$out")" = 1 ] &&
+   [ "$(debugfs -R 'cat /snapshots.metadata' "$T/disk4.raw" 2>/dev/null)" = "$(dbg 'cat /snapshots.metadata')" ] &&
+   [ "$(sha256sum <"$cache/blobs/sha256/$blob" | cut -d' ' -f1)" = "$blob" ]; then
+  ok "a torn cache entry of the right size is fetched again"
+else fail "a torn cache entry of the right size is fetched again" "$out"; fi
+
 # failures: one message naming the image, the registry's exit class
 expect() { # NAME CODE REGEX ARGS...
   local name=$1 code=$2 re=$3; shift 3
