@@ -554,6 +554,58 @@ static int check_name_lengths(const struct sbd_path *pp, const char *base, sbd_e
   return 0;
 }
 
+static void parent_cache_clear(struct parent_cache *c)
+{
+  free(c->pdir);
+  c->pdir = NULL;
+  sbd_path_free(&c->path);
+  c->dir = NULL;
+}
+
+/* Whether the resolved components are pdir's own ("a/b/" and a, b): then
+ * no symlink took part in resolving it. */
+static bool path_is_literal(const struct sbd_path *p, const char *pdir, size_t len)
+{
+  size_t i = 0, pos = 0;
+  while (pos < len) {
+    const char *end = memchr(pdir + pos, '/', len - pos);
+    size_t n = end ? (size_t)(end - (pdir + pos)) : len - pos;
+    if (i == p->n || p->len[i] != n || memcmp(p->comp[i], pdir + pos, n) != 0)
+      return false;
+    i++;
+    pos += n + 1;
+  }
+  return i == p->n;
+}
+
+/* The directory that the first len bytes of name (the cleaned name up to
+ * its last '/') resolve to, made with its missing parents when needed; its
+ * resolved path stays in a->parent.path for the caller. */
+static int parent_resolve(struct applier *a, const char *name, size_t len, struct sbd_node **dir,
+                          sbd_error_t *err)
+{
+  struct parent_cache *c = &a->parent;
+  if (c->pdir && strlen(c->pdir) == len && memcmp(c->pdir, name, len) == 0) {
+    *dir = c->dir;
+    return 0;
+  }
+  parent_cache_clear(c);
+  cleanup_free char *pdir = xstrndup(name, len);
+  uintptr_t pnode;
+  enum sbd_kind pkind;
+  struct sbd_resolve_ops ops = applier_tree_ops(a);
+  if (sbd_path_resolve(&ops, a, pdir, true, &c->path, &pnode, &pkind, err) < 0)
+    return -1;
+  *dir = a->tree->root;
+  if (c->path.n > 0 && applier_mkparent(a, &c->path, dir, err) < 0)
+    return -1;
+  if (path_is_literal(&c->path, pdir, len)) {
+    c->pdir = steal_pointer(&pdir);
+    c->dir = *dir;
+  }
+  return 0;
+}
+
 static int apply_entry(struct applier *a, struct archive *ar, struct archive_entry *e,
                        sbd_error_t *err)
 {
@@ -567,23 +619,15 @@ static int apply_entry(struct applier *a, struct archive *ar, struct archive_ent
 
   cleanup_free char *name = sbd_path_clean(h.raw_name);
   char *slash = strrchr(name, '/');
-  cleanup_free char *pdir = xstrndup(name, slash ? (size_t)(slash - name + 1) : 0);
   const char *base = slash ? slash + 1 : name;
-
-  cleanup_path struct sbd_path pp = {0};
-  uintptr_t pnode;
-  enum sbd_kind pkind;
-  struct sbd_resolve_ops ops = applier_tree_ops(a);
-  if (sbd_path_resolve(&ops, a, pdir, true, &pp, &pnode, &pkind, err) < 0)
+  struct sbd_node *dir;
+  if (parent_resolve(a, name, slash ? (size_t)(slash - name + 1) : 0, &dir, err) < 0)
     return -1;
   /* After Clean, a base of "." or ".." only remains when the whole name
    * resolves to the root: containerd skips such entries. */
   if (strcmp(base, ".") == 0 || strcmp(base, "..") == 0 || base[0] == '\0')
     return 0;
-  if (check_name_lengths(&pp, base, err) < 0)
-    return -1;
-  struct sbd_node *dir = a->tree->root;
-  if (pp.n > 0 && applier_mkparent(a, &pp, &dir, err) < 0)
+  if (check_name_lengths(&a->parent.path, base, err) < 0)
     return -1;
 
   int wh = handle_whiteout(a, dir, base, &h, err);
@@ -701,6 +745,7 @@ int sbd_layer_apply(const struct sbd_layer_params *p, struct sbd_layer_result *r
 out:
   sbd_stream_free(stream);
   sbd_hasher_free(a.hasher); /* before the nodes it writes into go */
+  parent_cache_clear(&a.parent);
   sbd_tree_free(a.tree);
   sbd_strset_free(&a.removed_unpacked);
   for (size_t i = 0; i < a.n_dir_times; i++)

@@ -31,6 +31,12 @@ static void write_tar(const char *path, const struct entry *e, size_t n)
     archive_entry_set_filetype(ae, e[i].type);
     archive_entry_set_perm(ae, e[i].type == AE_IFDIR ? 0755 : 0644);
     archive_entry_set_mtime(ae, 1500000000, 0);
+    if (e[i].type == AE_IFLNK) { /* data: the target */
+      archive_entry_set_symlink(ae, e[i].data);
+      archive_write_header(a, ae);
+      archive_entry_free(ae);
+      continue;
+    }
     size_t len = e[i].data ? strlen(e[i].data) : 0;
     archive_entry_set_size(ae, (la_int64_t)len);
     archive_write_header(a, ae);
@@ -69,24 +75,34 @@ static void scratch_close(struct scratch *s)
   unlink(s->tar);
 }
 
-/* Applies a layer on top of the ones applied before (none: a first layer). */
-static uint32_t apply(struct scratch *s, const struct entry *e, size_t n)
+/* Applies a layer on top of the ones applied before (none: a first layer);
+ * a refusal's message goes to *err. */
+static int try_apply(struct scratch *s, const struct entry *e, size_t n, uint32_t *root,
+                     sbd_error_t *err)
 {
   write_tar(s->tar, e, n);
-  uint32_t parent, root;
-  sbd_error_t err = NULL;
-  ck_assert_int_eq(sbd_ext4_alloc_inode(s->fs, true, &parent, &err), 0);
-  ck_assert_int_eq(sbd_ext4_alloc_inode(s->fs, true, &root, &err), 0);
+  uint32_t parent;
+  ck_assert_int_eq(sbd_ext4_alloc_inode(s->fs, true, &parent, err), 0);
+  ck_assert_int_eq(sbd_ext4_alloc_inode(s->fs, true, root, err), 0);
   uint32_t lowers[4];
   for (size_t i = 0; i < s->n; i++)
     lowers[i] = s->roots[s->n - 1 - i];
-  struct sbd_layer_params p = {.fs = s->fs, .root_ino = root, .parent_ino = parent,
+  struct sbd_layer_params p = {.fs = s->fs, .root_ino = *root, .parent_ino = parent,
                                .lowers = lowers, .n_lowers = s->n, .blob_path = s->tar, .reader = NULL,
                                .compression = SBD_STREAM_NONE};
   struct sbd_layer_result r;
-  int ret = sbd_layer_apply(&p, &r, &err);
+  int ret = sbd_layer_apply(&p, &r, err);
+  if (ret == 0)
+    s->roots[s->n++] = *root;
+  return ret;
+}
+
+static uint32_t apply(struct scratch *s, const struct entry *e, size_t n)
+{
+  uint32_t root;
+  sbd_error_t err = NULL;
+  int ret = try_apply(s, e, n, &root, &err);
   ck_assert_msg(ret == 0, "apply: %s", err ? err->msg : "?");
-  s->roots[s->n++] = root;
   return root;
 }
 
@@ -192,6 +208,49 @@ START_TEST(test_escapes_stay_inside)
 }
 END_TEST
 
+/* Entries under a symlinked parent land in its target, each of them (the
+ * writer keeps a resolved parent only when no symlink was on its way). */
+START_TEST(test_entries_under_a_symlinked_parent)
+{
+  struct scratch s;
+  scratch_open(&s);
+  struct entry l1[] = {{"d/", AE_IFDIR, NULL}, {"l", AE_IFLNK, "d"}, {"l/x", AE_IFREG, "1"},
+                       {"l/y", AE_IFREG, "2"}};
+  uint32_t root = apply(&s, l1, 4);
+  uint32_t d = lookup(&s, root, "d");
+  ck_assert_uint_ne(lookup(&s, d, "x"), 0);
+  ck_assert_uint_ne(lookup(&s, d, "y"), 0);
+  ck_assert_uint_eq(lookup(&s, root, "x"), 0);
+  ck_assert_uint_eq(lookup(&s, root, "y"), 0);
+  scratch_close(&s);
+}
+END_TEST
+
+/* An entry that turns its own parent's path into a file (through a symlink
+ * to ".", or by replacing the directory) leaves the next entry of that
+ * parent nowhere to go: refused, not written where the parent used to be. */
+START_TEST(test_parent_replaced_between_entries_is_refused)
+{
+  static const struct entry through_link[] = {
+      {"l", AE_IFLNK, "."}, {"l/x", AE_IFREG, "1"}, {"l/l", AE_IFREG, "f"}, {"l/y", AE_IFREG, "2"}};
+  static const struct entry replaced_dir[] = {
+      {"d/x", AE_IFREG, "1"}, {"d", AE_IFREG, "f"}, {"d/y", AE_IFREG, "2"}};
+  const struct entry *layers[] = {through_link, replaced_dir};
+  size_t sizes[] = {4, 3};
+  for (size_t i = 0; i < 2; i++) {
+    struct scratch s;
+    scratch_open(&s);
+    uint32_t root;
+    sbd_error_t err = NULL;
+    ck_assert_int_eq(try_apply(&s, layers[i], sizes[i], &root, &err), -1);
+    ck_assert_msg(err && strstr(err->msg, "Not a directory"), "layer %zu: %s", i,
+                  err ? err->msg : "no error");
+    sbd_error_free(&err);
+    scratch_close(&s);
+  }
+}
+END_TEST
+
 /* A sparse entry (GNU.sparse 1.0, as GNU tar --sparse and libarchive write
  * them): Go's tar reader, and so containerd, gives its holes as zeros, a
  * trailing hole included. */
@@ -261,6 +320,8 @@ Suite *layer_suite(void)
   tcase_add_test(tc, test_first_layer_opaque_removes_what_it_did_not_unpack);
   tcase_add_test(tc, test_escapes_stay_inside);
   tcase_add_test(tc, test_sparse_entry_reads_as_zeros);
+  tcase_add_test(tc, test_entries_under_a_symlinked_parent);
+  tcase_add_test(tc, test_parent_replaced_between_entries_is_refused);
   suite_add_tcase(s, tc);
   return s;
 }

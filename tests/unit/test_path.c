@@ -16,6 +16,10 @@ START_TEST(test_clean)
       {"../a", "../a"},    {"../../a/..", "../.."}, {"/../a", "/a"},   {"/..", "/"},
       {"/", "/"},          {"//a//", "/a"},      {"a/../..", ".."},    {"./x/../../y", "../y"},
       {".wh..wh..opq", ".wh..wh..opq"},
+      /* names that are clean already, or but for a trailing '/' (a short cut) */
+      {"a", "a"},          {"a/", "a"},          {"a//", "a"},         {"a/b//", "a/b"},
+      {"a/.", "a"},        {"...", "..."},       {"a/...", "a/..."},   {".a/", ".a"},
+      {"a/..b/c.", "a/..b/c."}, {"usr/lib/x.py", "usr/lib/x.py"}, {"a/b/.", "a/b"},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     char *got = sbd_path_clean(cases[i][0]);
