@@ -72,11 +72,14 @@ uint8_t sbd_ext4_file_type(uint32_t mode)
  * and every run of blocks (2% of the CPU of a layer of small files). */
 static void provisional_blocks_use(struct sbd_ext4 *fs, blk64_t pblk, blk64_t len, int inuse)
 {
-  if (inuse > 0)
+  struct ext2_super_block *sb = fs->fs->super;
+  if (inuse > 0) {
     ext2fs_mark_block_bitmap_range2(fs->fs->block_map, pblk, (unsigned)len);
-  else
+    ext2fs_free_blocks_count_set(sb, ext2fs_free_blocks_count(sb) - len);
+  } else {
     ext2fs_unmark_block_bitmap_range2(fs->fs->block_map, pblk, (unsigned)len);
-  ext2fs_free_blocks_count_add(fs->fs->super, -(blk64_t)inuse * len);
+    ext2fs_free_blocks_count_set(sb, ext2fs_free_blocks_count(sb) + len);
+  }
 }
 
 static void provisional_inode_use(struct sbd_ext4 *fs, ext2_ino_t ino, int inuse)
