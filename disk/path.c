@@ -71,7 +71,8 @@ static size_t clean_length(const char *s)
       continue;
     size_t n = i - start;
     if (n == 0 || (n == 1 && s[start] == '.') || (n == 2 && s[start] == '.' && s[start + 1] == '.'))
-      return s[i] == '\0' && n == 0 && i > 0 && s[i - 1] == '/' && start > 0 ? i - 1 : 0;
+      /* the one empty component allowed: after a final '/' that follows a name */
+      return s[i] == '\0' && n == 0 && start > 0 ? i - 1 : 0;
     if (s[i] == '\0')
       return i;
     start = i + 1;
