@@ -17,6 +17,10 @@
  * sixteen at a time, instead of one by one. */
 #define CHUNK_SIZE (4u << 20)
 #define CHUNKS 4
+/* A chunk also goes when it ends this many files: a layer of a million empty
+ * files would otherwise put every one of their marks in one chunk (40 bytes
+ * a file of memory, in marks and jobs). */
+#define CHUNK_MARKS 16384
 
 /* The file that ends at pos gets its digest written to out. */
 struct mark {
@@ -159,6 +163,8 @@ void sbd_hasher_final(struct sbd_hasher *h, uint8_t *out)
     c->marks = xrealloc(c->marks, c->cap_marks * sizeof(*c->marks));
   }
   c->marks[c->n_marks++] = (struct mark){.pos = c->len, .out = out};
+  if (c->n_marks == CHUNK_MARKS)
+    hasher_publish(h);
 }
 
 void sbd_hasher_wait(struct sbd_hasher *h)
