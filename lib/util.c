@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -223,33 +224,98 @@ static void sort_small(unsigned char *base, size_t n, size_t size,
   }
 }
 
+static void swap_bytes(unsigned char *a, unsigned char *b, size_t size)
+{
+  while (size-- > 0) {
+    unsigned char t = *a;
+    *a++ = *b;
+    *b++ = t;
+  }
+}
+
+/* Heapsort: in place, O(n log n) whatever the input (glibc's qsort would
+ * allocate a copy of the bucket). */
+static void sort_heap(unsigned char *base, size_t n, size_t size,
+                      int (*cmp)(const void *, const void *))
+{
+  for (size_t end = n, i = n / 2; end > 1;) {
+    size_t root;
+    if (i > 0) {
+      root = --i; /* building the heap */
+    } else {
+      swap_bytes(base, base + --end * size, size); /* the largest goes last */
+      root = 0;
+    }
+    for (;;) {
+      size_t child = 2 * root + 1;
+      if (child >= end)
+        break;
+      if (child + 1 < end && cmp(base + child * size, base + (child + 1) * size) < 0)
+        child++;
+      if (cmp(base + root * size, base + child * size) >= 0)
+        break;
+      swap_bytes(base + root * size, base + child * size, size);
+      root = child;
+    }
+  }
+}
+
+static bool is_sorted(const unsigned char *base, size_t n, size_t size,
+                      int (*cmp)(const void *, const void *))
+{
+  for (size_t i = 1; i < n; i++)
+    if (cmp(base + (i - 1) * size, base + i * size) > 0)
+      return false;
+  return true;
+}
+
 void sbd_sort_spread(void *base, size_t n, size_t size, uint16_t (*key16)(const void *),
                      int (*cmp)(const void *, const void *))
 {
+  unsigned char *a = base;
+  cleanup_free unsigned char *hold = xmalloc(size);
   if (n < 4096) {
-    if (n > 1)
-      qsort(base, n, size, cmp);
+    if (n > 1 && !is_sorted(a, n, size, cmp))
+      sort_heap(a, n, size, cmp);
     return;
   }
-  unsigned char *in = base;
+  /* Counting, then each element moved into its bucket in place (American
+   * flag sort): no copy of the array, whose size grows with the image (a
+   * digest per file). */
   cleanup_free size_t *start = xcalloc(65536 + 1, sizeof(*start));
   for (size_t i = 0; i < n; i++)
-    start[key16(in + i * size) + 1]++;
+    start[key16(a + i * size) + 1]++;
   for (size_t k = 0; k < 65536; k++)
     start[k + 1] += start[k];
-  cleanup_free unsigned char *out = xmalloc(n * size);
-  cleanup_free size_t *fill = xmalloc(65536 * sizeof(*fill));
-  memcpy(fill, start, 65536 * sizeof(*fill));
-  for (size_t i = 0; i < n; i++)
-    memcpy(out + fill[key16(in + i * size)]++ * size, in + i * size, size);
-  cleanup_free unsigned char *hold = xmalloc(size);
+  cleanup_free size_t *next = xmalloc(65536 * sizeof(*next));
+  memcpy(next, start, 65536 * sizeof(*next));
+  for (size_t k = 0; k < 65536; k++) {
+    while (next[k] < start[k + 1]) {
+      unsigned char *slot = a + next[k] * size;
+      if (key16(slot) == k) {
+        next[k]++;
+        continue;
+      }
+      /* Carry the element to its bucket's next free place, take the one
+       * that was there, and so on until one belongs here. */
+      memcpy(hold, slot, size);
+      do
+        swap_bytes(hold, a + next[key16(hold)]++ * size, size);
+      while (key16(hold) != k);
+      memcpy(slot, hold, size);
+      next[k]++;
+    }
+  }
   for (size_t k = 0; k < 65536; k++) {
     size_t count = start[k + 1] - start[k];
-    /* Keys made to collide must not make this quadratic. */
-    if (count > 32)
-      qsort(out + start[k] * size, count, size, cmp);
-    else
-      sort_small(out + start[k] * size, count, size, cmp, hold);
+    unsigned char *b = a + start[k] * size;
+    /* Keys made to collide must not make this quadratic; many equal
+     * elements (the md5 of every empty file) are sorted already. */
+    if (count > 32) {
+      if (!is_sorted(b, count, size, cmp))
+        sort_heap(b, count, size, cmp);
+    } else {
+      sort_small(b, count, size, cmp, hold);
+    }
   }
-  memcpy(base, out, n * size);
 }

@@ -50,6 +50,22 @@ START_TEST(test_sort_spread)
   check_sort(20000, 0x0000ffff, 4);  /* one bucket: the guard's qsort */
   check_sort(20000, 0x00ff00ff, 5);  /* 256 buckets of ~80 */
   check_sort(20000, 0xffff0000, 6);  /* equal keys within buckets: by tie */
+  check_sort(20000, 0, 7);           /* one key: every element in one bucket */
+  check_sort(3000, 0x0000ffff, 8);   /* below the threshold, one bucket */
+  /* In place: input already in order, and all equal (the md5 of many empty
+   * files), come out as they went in. */
+  enum { N = 9000 };
+  static struct item in[N], want[N];
+  for (size_t i = 0; i < N; i++)
+    in[i] = (struct item){.key = (uint32_t)i * 477218u, .tie = 0};
+  memcpy(want, in, sizeof(in));
+  sbd_sort_spread(in, N, sizeof(*in), item_top16, item_cmp);
+  ck_assert(memcmp(in, want, sizeof(in)) == 0);
+  for (size_t i = 0; i < N; i++)
+    in[i] = (struct item){.key = 0xdeadbeef, .tie = 3};
+  memcpy(want, in, sizeof(in));
+  sbd_sort_spread(in, N, sizeof(*in), item_top16, item_cmp);
+  ck_assert(memcmp(in, want, sizeof(in)) == 0);
 }
 END_TEST
 
