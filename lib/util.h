@@ -44,13 +44,14 @@ char *sbd_buf_cstr(struct sbd_buf *b);
 void sbd_buf_free(struct sbd_buf *b);
 #define cleanup_buf __attribute__((cleanup(sbd_buf_free)))
 
-/* Whole-file helpers: read up to max bytes (fails with EFBIG beyond). */
 /* Sorts like qsort, faster for keys spread evenly (hashes, digests): one
- * counting pass on the 16 bits key16 gives, then each bucket by cmp.  cmp
- * must order by key16 first. */
+ * counting pass on the 16 bits key16 gives, then each bucket by cmp.  In
+ * place: it allocates nothing that grows with n.  cmp must order by key16
+ * first. */
 void sbd_sort_spread(void *base, size_t n, size_t size, uint16_t (*key16)(const void *),
                      int (*cmp)(const void *, const void *));
 
+/* Whole-file helpers: read up to max bytes (fails with EFBIG beyond). */
 int sbd_read_file(const char *path, size_t max, char **out, size_t *out_len);
 /* write(2)/pwrite(2) loops that retry on EINTR and short writes; -1 + errno. */
 int sbd_write_all(int fd, const void *buf, size_t len);
