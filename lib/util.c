@@ -269,14 +269,25 @@ static bool is_sorted(const unsigned char *base, size_t n, size_t size,
   return true;
 }
 
+/* A handful by insertion; more (keys made to collide must not make this
+ * quadratic) by heap, unless they are in order already, as many equal
+ * elements are (the md5 of every empty file). */
+static void sort_bucket(unsigned char *b, size_t count, size_t size,
+                        int (*cmp)(const void *, const void *), unsigned char *hold)
+{
+  if (count <= 32)
+    sort_small(b, count, size, cmp, hold);
+  else if (!is_sorted(b, count, size, cmp))
+    sort_heap(b, count, size, cmp);
+}
+
 void sbd_sort_spread(void *base, size_t n, size_t size, uint16_t (*key16)(const void *),
                      int (*cmp)(const void *, const void *))
 {
   unsigned char *a = base;
   cleanup_free unsigned char *hold = xmalloc(size);
   if (n < 4096) {
-    if (n > 1 && !is_sorted(a, n, size, cmp))
-      sort_heap(a, n, size, cmp);
+    sort_bucket(a, n, size, cmp, hold);
     return;
   }
   /* Counting, then each element moved into its bucket in place (American
@@ -308,14 +319,6 @@ void sbd_sort_spread(void *base, size_t n, size_t size, uint16_t (*key16)(const 
   }
   for (size_t k = 0; k < 65536; k++) {
     size_t count = start[k + 1] - start[k];
-    unsigned char *b = a + start[k] * size;
-    /* Keys made to collide must not make this quadratic; many equal
-     * elements (the md5 of every empty file) are sorted already. */
-    if (count > 32) {
-      if (!is_sorted(b, count, size, cmp))
-        sort_heap(b, count, size, cmp);
-    } else {
-      sort_small(b, count, size, cmp, hold);
-    }
+    sort_bucket(a + start[k] * size, count, size, cmp, hold);
   }
 }
