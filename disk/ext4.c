@@ -84,11 +84,13 @@ static void provisional_blocks_use(struct sbd_ext4 *fs, blk64_t pblk, blk64_t le
 
 static void provisional_inode_use(struct sbd_ext4 *fs, ext2_ino_t ino, int inuse)
 {
-  if (inuse > 0)
+  if (inuse > 0) {
     ext2fs_mark_inode_bitmap2(fs->fs->inode_map, ino);
-  else
+    fs->fs->super->s_free_inodes_count--;
+  } else {
     ext2fs_unmark_inode_bitmap2(fs->fs->inode_map, ino);
-  fs->fs->super->s_free_inodes_count -= (__u32)inuse;
+    fs->fs->super->s_free_inodes_count++;
+  }
 }
 
 int sbd_ext4_alloc_blocks(struct sbd_ext4 *fs, blk64_t want, blk64_t *pblk, blk64_t *plen,
