@@ -6,6 +6,14 @@
 #include "lib/digest.h"
 #include "lib/util.h"
 
+void sbd_md5_list_reserve(struct sbd_md5_list *l, size_t n)
+{
+  if (l->cap - l->n >= n)
+    return;
+  l->cap = l->n + n;
+  l->md5 = xrealloc(l->md5, l->cap * sizeof(*l->md5));
+}
+
 void sbd_md5_list_add(struct sbd_md5_list *l, const uint8_t md5[16])
 {
   if (l->n == l->cap) {

@@ -21,6 +21,9 @@ struct sbd_md5_list {
 /* Adds one file's md5 (16 raw bytes); hardlinks count once per name, as find
  * lists them. */
 void sbd_md5_list_add(struct sbd_md5_list *l, const uint8_t md5[16]);
+/* Makes room for n more md5s at once: a list sized up front takes 16 bytes a
+ * file, where doubling as it grows may take up to 32. */
+void sbd_md5_list_reserve(struct sbd_md5_list *l, size_t n);
 /* Sorts the list (as LC_ALL=C sort does) and writes the checksum in hex. */
 void sbd_md5_list_checksum(struct sbd_md5_list *l, char out[SBD_CHECKSUM_HEX_LEN]);
 void sbd_md5_list_free(struct sbd_md5_list *l);

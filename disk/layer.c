@@ -43,7 +43,7 @@ static int tree_readlink(void *ctx, uintptr_t node, char **target, sbd_error_t *
 {
   (void)ctx;
   (void)err;
-  *target = xstrdup(((struct sbd_node *)node)->link_target);
+  *target = xstrdup(sbd_node_link_target((struct sbd_node *)node));
   return 0;
 }
 
@@ -82,7 +82,7 @@ char *applier_node_path(const struct sbd_node *n)
 
 void applier_touch(struct applier *a, struct sbd_node *dir)
 {
-  dir->dir->attrs.mtime = a->now;
+  dir->u.dir->attrs.mtime = a->now;
 }
 
 /* containerd's unpackedPaths holds names, not files: a name stays "unpacked"
@@ -240,8 +240,8 @@ static int apply_xattrs(struct applier *a, struct archive_entry *e, struct sbd_n
     case XATTR_SET:
       break;
     }
-    if (n->dir)
-      sbd_xattrs_set(&n->dir->xattrs, key, value, len);
+    if (sbd_node_is_dir(n))
+      sbd_xattrs_set(&n->u.dir->xattrs, key, value, len);
     else if (sbd_ext4_xattr_set(a->fs, n->ino, key, value, len, err) < 0)
       return -1;
   }
@@ -263,7 +263,7 @@ static int create_dir(struct applier *a, struct sbd_node *parent, const char *ba
     applier_touch(a, parent);
   }
   /* chown, chmod, chtimes: a merged directory takes the header's attributes. */
-  n->dir->attrs = header_attrs(h, S_IFDIR);
+  n->u.dir->attrs = header_attrs(h, S_IFDIR);
   *out = n;
   return 0;
 }
@@ -344,9 +344,9 @@ static int create_file(struct applier *a, struct archive *ar, struct archive_ent
   if (sbd_ext4_file_close(f, &attrs, err) < 0)
     return -1;
   struct sbd_node *n = sbd_tree_add(a->tree, parent, base, strlen(base), S_IFREG | h->perm, ino);
-  sbd_hasher_final(a->hasher, n->md5);
+  sbd_hasher_final(a->hasher, n->u.file.md5);
   n->has_md5 = true;
-  n->size = size;
+  n->u.file.size = size;
   applier_touch(a, parent);
   *out = n;
   return 0;
@@ -367,7 +367,7 @@ static int create_symlink(struct applier *a, struct archive_entry *e, struct sbd
   if (sbd_ext4_write_symlink(a->fs, ino, target, strlen(target), &attrs, err) < 0)
     return -1;
   struct sbd_node *n = sbd_tree_add(a->tree, parent, base, strlen(base), S_IFLNK | 0777, ino);
-  n->link_target = xstrdup(target);
+  n->u.link_target = xstrdup(target);
   applier_touch(a, parent);
   *out = n;
   return 0;
@@ -427,13 +427,13 @@ static int create_hardlink(struct applier *a, struct archive_entry *e, struct sb
   if (sbd_ext4_adjust_links(a->fs, target->ino, +1, err) < 0)
     return -1;
   struct sbd_node *n = sbd_tree_add(a->tree, parent, base, strlen(base), target->mode, target->ino);
-  n->has_md5 = target->has_md5;
-  n->size = target->size;
-  if (target->has_md5)
+  if (target->has_md5) {
     sbd_hasher_wait(a->hasher); /* the target's md5 may still be on its way */
-  memcpy(n->md5, target->md5, sizeof(n->md5));
-  if (target->link_target)
-    n->link_target = xstrdup(target->link_target);
+    n->u.file = target->u.file;
+    n->has_md5 = true;
+  } else if ((target->mode & S_IFMT) == S_IFLNK) {
+    n->u.link_target = xstrdup(target->u.link_target);
+  }
   applier_touch(a, parent);
 
   /* The link's header then applies to the shared inode: chown (which, on a
@@ -476,7 +476,7 @@ static int handle_whiteout(struct applier *a, struct sbd_node *dir, const char *
 {
   if (strcmp(base, WHITEOUT_OPAQUE) == 0) {
     if (a->overlay) {
-      sbd_xattrs_set(&dir->dir->xattrs, "trusted.overlay.opaque", "y", 1);
+      sbd_xattrs_set(&dir->u.dir->xattrs, "trusted.overlay.opaque", "y", 1);
       return 1;
     }
     return remove_not_unpacked(a, dir, err) < 0 ? -1 : 1;

@@ -94,9 +94,9 @@ static int apply_dir_times(struct applier *a, sbd_error_t *err)
       return sbd_error_set(err, SBD_EXIT_IMAGE, ENOENT,
                            "entry %s: setting the directory's times", t->name);
     struct sbd_node *n = (struct sbd_node *)node;
-    if (n->dir) {
-      n->dir->attrs.atime = t->atime;
-      n->dir->attrs.mtime = t->mtime;
+    if (sbd_node_is_dir(n)) {
+      n->u.dir->attrs.atime = t->atime;
+      n->u.dir->attrs.mtime = t->mtime;
       continue;
     }
     struct sbd_attrs st;
@@ -120,7 +120,8 @@ static int xattr_cmp(const void *x, const void *y)
 static int write_one_dir(struct sbd_node *n, void *opaque, sbd_error_t *err)
 {
   struct applier *a = opaque;
-  if (!n->dir)
+  struct sbd_node_dir *d = sbd_node_dir(n);
+  if (d == NULL)
     return 0;
   size_t count = 0;
   for (struct sbd_node *c = sbd_node_first_child(n); c; c = c->next)
@@ -133,12 +134,12 @@ static int write_one_dir(struct sbd_node *n, void *opaque, sbd_error_t *err)
                                   .ino = c->ino,
                                   .file_type = sbd_ext4_file_type(c->mode)};
   uint32_t parent = n->parent ? n->parent->ino : a->p->parent_ino;
-  if (sbd_ext4_write_dir(a->fs, n->ino, parent, ents, count, n->dir->nsubdirs, &n->dir->attrs,
+  if (sbd_ext4_write_dir(a->fs, n->ino, parent, ents, count, d->nsubdirs, &d->attrs,
                          err) < 0) {
     cleanup_free char *path = applier_node_path(n);
     return sbd_error_prefix(err, "directory /%s: ", path);
   }
-  struct sbd_xattrs *x = &n->dir->xattrs;
+  struct sbd_xattrs *x = &d->xattrs;
   if (x->n > 1)
     qsort(x->v, x->n, sizeof(*x->v), xattr_cmp);
   for (size_t k = 0; k < x->n; k++)
@@ -160,15 +161,30 @@ static int collect_md5(struct sbd_node *n, void *opaque, sbd_error_t *err)
   struct md5_lines *l = opaque;
   if (!n->has_md5)
     return 0;
-  sbd_md5_list_add(&l->list, n->md5);
-  l->bytes += n->size;
+  sbd_md5_list_add(&l->list, n->u.file.md5);
+  l->bytes += n->u.file.size;
   return 0;
 }
 
+static int count_md5(struct sbd_node *n, void *opaque, sbd_error_t *err)
+{
+  (void)err;
+  *(size_t *)opaque += n->has_md5;
+  return 0;
+}
+
+/* The tree of a million files is at its largest here, with the list of
+ * their md5s beside it: the list is sized exactly, and the name index, no
+ * longer needed, goes first. */
 static int checksum(struct applier *a, sbd_error_t *err)
 {
   struct md5_lines l = {0};
-  int ret = sbd_tree_walk(a->tree, collect_md5, &l, err);
+  size_t files = 0;
+  sbd_tree_drop_index(a->tree);
+  int ret = sbd_tree_walk(a->tree, count_md5, &files, err);
+  sbd_md5_list_reserve(&l.list, files);
+  if (ret == 0)
+    ret = sbd_tree_walk(a->tree, collect_md5, &l, err);
   if (ret == 0) {
     sbd_md5_list_checksum(&l.list, a->r->checksum);
     a->r->files = l.list.n;

@@ -74,13 +74,13 @@ static int copy_up(struct applier *a, const struct sbd_path *p, size_t n, struct
     struct sbd_attrs st;
     if (sbd_ext4_stat(a->fs, (ext2_ino_t)ino, &st, err) < 0)
       return -1;
-    node->dir->attrs.mode = S_IFDIR | (st.mode & 07777);
-    node->dir->attrs.uid = st.uid;
-    node->dir->attrs.gid = st.gid;
-    node->dir->attrs.atime = st.atime;
-    node->dir->attrs.mtime = st.mtime;
-    node->mode = node->dir->attrs.mode;
-    return sbd_ext4_xattr_list(a->fs, (ext2_ino_t)ino, copy_xattr, &node->dir->xattrs, err);
+    node->u.dir->attrs.mode = S_IFDIR | (st.mode & 07777);
+    node->u.dir->attrs.uid = st.uid;
+    node->u.dir->attrs.gid = st.gid;
+    node->u.dir->attrs.atime = st.atime;
+    node->u.dir->attrs.mtime = st.mtime;
+    node->mode = (uint16_t)node->u.dir->attrs.mode;
+    return sbd_ext4_xattr_list(a->fs, (ext2_ino_t)ino, copy_xattr, &node->u.dir->xattrs, err);
   }
   return 0;
 }
@@ -103,7 +103,7 @@ int applier_mkparent(struct applier *a, const struct sbd_path *p, struct sbd_nod
     if (sbd_ext4_alloc_inode(a->fs, true, &ino, err) < 0)
       return -1;
     child = sbd_tree_add(a->tree, cur, p->comp[i], p->len[i], S_IFDIR | 0755, ino);
-    child->dir->attrs = (struct sbd_attrs){
+    child->u.dir->attrs = (struct sbd_attrs){
         .mode = S_IFDIR | 0755, .uid = 0, .gid = 0, .atime = a->now, .mtime = a->now};
     applier_touch(a, cur);
     if (a->overlay && copy_up(a, p, i + 1, child, err) < 0)

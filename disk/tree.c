@@ -12,9 +12,19 @@ bool sbd_node_is_dir(const struct sbd_node *n)
   return (n->mode & S_IFMT) == S_IFDIR;
 }
 
+struct sbd_node_dir *sbd_node_dir(const struct sbd_node *n)
+{
+  return sbd_node_is_dir(n) ? n->u.dir : NULL;
+}
+
+const char *sbd_node_link_target(const struct sbd_node *n)
+{
+  return (n->mode & S_IFMT) == S_IFLNK ? n->u.link_target : NULL;
+}
+
 struct sbd_node *sbd_node_first_child(const struct sbd_node *n)
 {
-  return n->dir ? n->dir->first_child : NULL;
+  return sbd_node_is_dir(n) ? n->u.dir->first_child : NULL;
 }
 
 /* FNV-1a over the parent's address and the name. */
@@ -99,11 +109,11 @@ static struct sbd_node *node_new(struct sbd_tree *t, const char *name, size_t le
   memset(n, 0, sizeof(*n));
   memcpy(n->name, name, len);
   n->name[len] = '\0';
-  n->name_len = (uint16_t)len;
-  n->mode = mode;
+  n->name_len = (uint8_t)len;
+  n->mode = (uint16_t)mode;
   n->ino = ino;
   if ((mode & S_IFMT) == S_IFDIR)
-    n->dir = xcalloc(1, sizeof(*n->dir));
+    n->u.dir = xcalloc(1, sizeof(*n->u.dir));
   return n;
 }
 
@@ -113,8 +123,15 @@ struct sbd_tree *sbd_tree_new(uint32_t root_ino, const struct sbd_attrs *a)
   t->nbuckets = 1024;
   t->buckets = xcalloc(t->nbuckets, sizeof(*t->buckets));
   t->root = node_new(t, "", 0, a->mode, root_ino);
-  t->root->dir->attrs = *a;
+  t->root->u.dir->attrs = *a;
   return t;
+}
+
+void sbd_tree_drop_index(struct sbd_tree *t)
+{
+  free(t->buckets);
+  t->buckets = NULL;
+  t->nbuckets = 0;
 }
 
 struct sbd_node *sbd_tree_lookup(const struct sbd_tree *t, const struct sbd_node *dir,
@@ -137,7 +154,7 @@ struct sbd_node *sbd_tree_add(struct sbd_tree *t, struct sbd_node *dir, const ch
   size_t h = hash_of(dir, name, len) & (t->nbuckets - 1);
   n->hash_next = t->buckets[h];
   t->buckets[h] = n;
-  struct sbd_node_dir *d = dir->dir;
+  struct sbd_node_dir *d = dir->u.dir;
   n->prev = d->last_child;
   if (d->last_child)
     d->last_child->next = n;
@@ -145,7 +162,7 @@ struct sbd_node *sbd_tree_add(struct sbd_tree *t, struct sbd_node *dir, const ch
     d->first_child = n;
   d->last_child = n;
   if (sbd_node_is_dir(n))
-    dir->dir->nsubdirs++;
+    d->nsubdirs++;
   t->count++;
   return n;
 }
@@ -153,13 +170,17 @@ struct sbd_node *sbd_tree_add(struct sbd_tree *t, struct sbd_node *dir, const ch
 /* What the node holds outside the arena. */
 static void node_release(struct sbd_node *n)
 {
-  if (n->dir) {
-    sbd_xattrs_free(&n->dir->xattrs);
-    free(n->dir);
-    n->dir = NULL;
+  switch (n->mode & S_IFMT) {
+  case S_IFDIR:
+    sbd_xattrs_free(&n->u.dir->xattrs);
+    free(n->u.dir);
+    n->u.dir = NULL;
+    break;
+  case S_IFLNK:
+    free(n->u.link_target);
+    n->u.link_target = NULL;
+    break;
   }
-  free(n->link_target);
-  n->link_target = NULL;
 }
 
 static void unhash(struct sbd_tree *t, struct sbd_node *n)
@@ -184,8 +205,8 @@ static int remove_below(struct sbd_tree *t, struct sbd_node *n, sbd_node_fn fn, 
       return -1;
     c = next;
   }
-  if (n->dir)
-    n->dir->first_child = n->dir->last_child = NULL;
+  if (sbd_node_is_dir(n))
+    n->u.dir->first_child = n->u.dir->last_child = NULL;
   if (fn && fn(n, opaque, err) < 0)
     return -1;
   unhash(t, n);
@@ -199,17 +220,17 @@ static int remove_below(struct sbd_tree *t, struct sbd_node *n, sbd_node_fn fn, 
 int sbd_tree_remove(struct sbd_tree *t, struct sbd_node *n, sbd_node_fn fn, void *opaque,
                     sbd_error_t *err)
 {
-  struct sbd_node *dir = n->parent;
+  struct sbd_node_dir *d = n->parent->u.dir;
   if (n->prev)
     n->prev->next = n->next;
   else
-    dir->dir->first_child = n->next;
+    d->first_child = n->next;
   if (n->next)
     n->next->prev = n->prev;
   else
-    dir->dir->last_child = n->prev;
+    d->last_child = n->prev;
   if (sbd_node_is_dir(n))
-    dir->dir->nsubdirs--;
+    d->nsubdirs--;
   return remove_below(t, n, fn, opaque, err);
 }
 

@@ -35,20 +35,29 @@ struct sbd_node_dir {
   size_t nsubdirs;
 };
 
+/* What a node holds besides its name depends on its type: a layer of a
+ * million files keeps a million of these, so no field is spent on another
+ * type's data. */
+struct sbd_node_file {
+  uint64_t size;
+  uint8_t md5[16];
+};
+
 struct sbd_node {
   struct sbd_node *parent;
   struct sbd_node *hash_next;
   struct sbd_node *prev, *next; /* siblings */
+  union {                       /* by the type bits of mode */
+    struct sbd_node_file file;  /* regular files */
+    char *link_target;          /* symlinks */
+    struct sbd_node_dir *dir;   /* directories */
+  } u;
   uint32_t ino;
-  uint32_t mode;       /* type bits (and permissions when created) */
-  uint64_t size;       /* regular files */
-  char *link_target;   /* symlinks */
-  struct sbd_node_dir *dir; /* directories */
-  uint8_t md5[16];
-  bool has_md5;        /* regular files */
-  bool unpacked;       /* named by an entry of this layer (not made as a parent) */
-  uint16_t name_len;   /* ext4 names are at most 255 bytes */
-  char name[];         /* NUL-terminated */
+  uint16_t mode;     /* type bits (and permissions when created) */
+  uint8_t name_len;  /* ext4 names are at most 255 bytes */
+  bool has_md5 : 1;  /* regular files */
+  bool unpacked : 1; /* named by an entry of this layer (not made as a parent) */
+  char name[];       /* NUL-terminated */
 };
 
 /* Nodes live in large blocks that are freed with the tree: a layer of a
@@ -72,9 +81,14 @@ struct sbd_tree {
 struct sbd_tree *sbd_tree_new(uint32_t root_ino, const struct sbd_attrs *a);
 void sbd_tree_free(struct sbd_tree *t);
 
+/* Frees the index that lookups use (the nodes stay, for walks): a finished
+ * layer's tree is only walked, and its index is 8 to 16 bytes a node. */
+void sbd_tree_drop_index(struct sbd_tree *t);
+
 struct sbd_node *sbd_tree_lookup(const struct sbd_tree *t, const struct sbd_node *dir,
                                  const char *name, size_t len);
-/* Appends a new entry to dir (which must not have one of that name). */
+/* Appends a new entry to dir (which must not have one of that name); len is
+ * at most 255 (EXT2_NAME_LEN) and mode fits in 16 bits, as in an inode. */
 struct sbd_node *sbd_tree_add(struct sbd_tree *t, struct sbd_node *dir, const char *name,
                               size_t len, uint32_t mode, uint32_t ino);
 /* Unlinks n from its parent and frees it and everything below it; calls fn
@@ -87,6 +101,10 @@ int sbd_tree_remove(struct sbd_tree *t, struct sbd_node *n, sbd_node_fn fn, void
 int sbd_tree_walk(struct sbd_tree *t, sbd_node_fn fn, void *opaque, sbd_error_t *err);
 
 bool sbd_node_is_dir(const struct sbd_node *n);
+/* A directory's own data (NULL for a non-directory). */
+struct sbd_node_dir *sbd_node_dir(const struct sbd_node *n);
+/* A symlink's target (NULL for a non-symlink). */
+const char *sbd_node_link_target(const struct sbd_node *n);
 /* A directory's first entry (NULL for an empty directory or a non-directory). */
 struct sbd_node *sbd_node_first_child(const struct sbd_node *n);
 

@@ -106,6 +106,38 @@ START_TEST(test_checksum_many)
 }
 END_TEST
 
+/* A list sized up front holds exactly what it was sized for (a million
+ * files' list is 16 MB, not the 32 that doubling may reach), keeps what it
+ * held when sized again, and gives the same checksum as one grown by adds. */
+START_TEST(test_checksum_reserve)
+{
+  enum { N = 1000 };
+  struct sbd_md5_list grown = {0}, sized = {0};
+  sbd_md5_list_reserve(&sized, 600);
+  ck_assert_uint_eq(sized.cap, 600);
+  for (size_t i = 0; i < N; i++) {
+    if (i == 600)
+      sbd_md5_list_reserve(&sized, N - 600);
+    char content[32];
+    snprintf(content, sizeof(content), "file %zu\n", i);
+    uint8_t raw[16];
+    md5_of(content, raw);
+    sbd_md5_list_add(&grown, raw);
+    sbd_md5_list_add(&sized, raw);
+  }
+  ck_assert_uint_eq(sized.cap, N);
+  sbd_md5_list_reserve(&sized, 0);
+  ck_assert_uint_eq(sized.cap, N);
+  ck_assert_uint_gt(grown.cap, N);
+  char want[SBD_CHECKSUM_HEX_LEN], out[SBD_CHECKSUM_HEX_LEN];
+  sbd_md5_list_checksum(&grown, want);
+  sbd_md5_list_checksum(&sized, out);
+  ck_assert_str_eq(out, want);
+  sbd_md5_list_free(&grown);
+  sbd_md5_list_free(&sized);
+}
+END_TEST
+
 Suite *checksum_suite(void)
 {
   Suite *s = suite_create("checksum");
@@ -113,6 +145,7 @@ Suite *checksum_suite(void)
   tcase_add_test(tc, test_checksum_empty);
   tcase_add_test(tc, test_checksum_sorted_lines);
   tcase_add_test(tc, test_checksum_many);
+  tcase_add_test(tc, test_checksum_reserve);
   suite_add_tcase(s, tc);
   return s;
 }
