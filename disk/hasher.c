@@ -28,11 +28,19 @@ struct mark {
   uint8_t *out;
 };
 
+/* Digests to copy once this chunk's are written, in the order asked. */
+struct copy {
+  const uint8_t *from;
+  uint8_t *to;
+};
+
 struct chunk {
   uint8_t *data;
   size_t len;
   struct mark *marks;
   size_t n_marks, cap_marks;
+  struct copy *copies;
+  size_t n_copies, cap_copies;
 };
 
 struct sbd_hasher {
@@ -57,11 +65,21 @@ struct sbd_hasher {
  * with: those go through the streaming context.  Every file that starts and
  * ends inside the chunk (nearly all small files) is hashed with the others at
  * once, in the lanes of the vector unit. */
+/* Every digest a copy may read is written by now: its file ended in this
+ * chunk or an earlier one, or it is an earlier copy's. */
+static void chunk_copy(struct chunk *c)
+{
+  for (size_t i = 0; i < c->n_copies; i++)
+    memcpy(c->copies[i].to, c->copies[i].from, SBD_MD5_LEN);
+  c->n_copies = 0;
+}
+
 static void chunk_hash(struct sbd_hasher *h, struct chunk *c)
 {
   if (c->n_marks == 0) {
     sbd_hash_update(h->md5, c->data, c->len);
     c->len = 0;
+    chunk_copy(c);
     return;
   }
   sbd_hash_update(h->md5, c->data, c->marks[0].pos);
@@ -80,6 +98,7 @@ static void chunk_hash(struct sbd_hasher *h, struct chunk *c)
   sbd_hash_update(h->md5, c->data + last, c->len - last);
   c->len = 0;
   c->n_marks = 0;
+  chunk_copy(c);
 }
 
 static void *hasher_run(void *arg)
@@ -163,7 +182,19 @@ void sbd_hasher_final(struct sbd_hasher *h, uint8_t *out)
     c->marks = xrealloc(c->marks, c->cap_marks * sizeof(*c->marks));
   }
   c->marks[c->n_marks++] = (struct mark){.pos = c->len, .out = out};
-  if (c->n_marks == CHUNK_MARKS)
+  if (c->n_marks + c->n_copies >= CHUNK_MARKS)
+    hasher_publish(h);
+}
+
+void sbd_hasher_copy(struct sbd_hasher *h, const uint8_t *from, uint8_t *to)
+{
+  struct chunk *c = hasher_current(h);
+  if (c->n_copies == c->cap_copies) {
+    c->cap_copies = c->cap_copies ? 2 * c->cap_copies : 64;
+    c->copies = xrealloc(c->copies, c->cap_copies * sizeof(*c->copies));
+  }
+  c->copies[c->n_copies++] = (struct copy){.from = from, .to = to};
+  if (c->n_marks + c->n_copies >= CHUNK_MARKS)
     hasher_publish(h);
 }
 
@@ -171,7 +202,7 @@ void sbd_hasher_wait(struct sbd_hasher *h)
 {
   if (h->filling) {
     struct chunk *c = &h->chunks[h->published % CHUNKS];
-    if (c->len > 0 || c->n_marks > 0)
+    if (c->len > 0 || c->n_marks > 0 || c->n_copies > 0)
       hasher_publish(h);
   }
   pthread_mutex_lock(&h->lock);
@@ -193,6 +224,7 @@ void sbd_hasher_free(struct sbd_hasher *h)
   for (size_t i = 0; i < CHUNKS; i++) {
     free(h->chunks[i].data);
     free(h->chunks[i].marks);
+    free(h->chunks[i].copies);
   }
   sbd_hash_free(h->md5);
   free(h->jobs);

@@ -25,6 +25,11 @@ void sbd_hasher_update(struct sbd_hasher *h, const void *data, size_t len);
 /* Ends the current file: its md5 (16 bytes) is written to out later, and the
  * next bytes start a new file. */
 void sbd_hasher_final(struct sbd_hasher *h, uint8_t *out);
+/* Once the digest written to `from` (by an earlier sbd_hasher_final or
+ * sbd_hasher_copy) is final, copies it to `to` too: a hard link's md5 is its
+ * target's, and waiting for that here would empty the queue at every link
+ * (20,000 links to files of 64 KiB took a 3.7 s layer to 4.7 s). */
+void sbd_hasher_copy(struct sbd_hasher *h, const uint8_t *from, uint8_t *to);
 /* Returns when every digest asked for so far has been written. */
 void sbd_hasher_wait(struct sbd_hasher *h);
 /* Waits, stops the thread and frees h (NULL is fine). */

@@ -428,9 +428,10 @@ static int create_hardlink(struct applier *a, struct archive_entry *e, struct sb
     return -1;
   struct sbd_node *n = sbd_tree_add(a->tree, parent, base, strlen(base), target->mode, target->ino);
   if (target->has_md5) {
-    sbd_hasher_wait(a->hasher); /* the target's md5 may still be on its way */
-    n->u.file = target->u.file;
+    n->u.file.size = target->u.file.size;
     n->has_md5 = true;
+    /* the target's md5 may still be on its way */
+    sbd_hasher_copy(a->hasher, target->u.file.md5, n->u.file.md5);
   } else if ((target->mode & S_IFMT) == S_IFLNK) {
     n->u.link_target = xstrdup(target->u.link_target);
   }
