@@ -60,11 +60,6 @@ struct sbd_hasher {
   size_t cap_jobs;
 };
 
-/* The bytes before the chunk's first mark continue the file the last chunk
- * left open, and those after its last mark open one the next chunk goes on
- * with: those go through the streaming context.  Every file that starts and
- * ends inside the chunk (nearly all small files) is hashed with the others at
- * once, in the lanes of the vector unit. */
 /* Every digest a copy may read is written by now: its file ended in this
  * chunk or an earlier one, or it is an earlier copy's. */
 static void chunk_copy(struct chunk *c)
@@ -74,6 +69,11 @@ static void chunk_copy(struct chunk *c)
   c->n_copies = 0;
 }
 
+/* The bytes before the chunk's first mark continue the file the last chunk
+ * left open, and those after its last mark open one the next chunk goes on
+ * with: those go through the streaming context.  Every file that starts and
+ * ends inside the chunk (nearly all small files) is hashed with the others at
+ * once, in the lanes of the vector unit. */
 static void chunk_hash(struct sbd_hasher *h, struct chunk *c)
 {
   if (c->n_marks == 0) {

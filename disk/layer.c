@@ -536,15 +536,11 @@ static int entry_type(struct archive_entry *e, uint32_t *type, bool *hardlink, s
 
 /* ext4 holds names of up to 255 bytes, and containerd's own mkdir, open or
  * mknod fails on a longer one (ENAMETOOLONG): refused here, where the entry
- * is known, rather than when its directory is written at the end.  A
+ * is known, rather than when its directory is written at the end (a parent
+ * directory's name is checked where it would be made, applier_mkparent).  A
  * whiteout creates only the name it hides. */
-static int check_name_lengths(const struct sbd_path *pp, const char *base, sbd_error_t *err)
+static int check_name_length(const char *base, sbd_error_t *err)
 {
-  for (size_t i = 0; i < pp->n; i++)
-    if (pp->len[i] > EXT2_NAME_LEN)
-      return sbd_error_set(err, SBD_EXIT_IMAGE, ENAMETOOLONG,
-                           "a directory name of %zu bytes is longer than ext4's %d", pp->len[i],
-                           EXT2_NAME_LEN);
   const char *made = base;
   if (has_prefix(base, WHITEOUT_PREFIX) && strcmp(base, WHITEOUT_OPAQUE) != 0)
     made = base + strlen(WHITEOUT_PREFIX);
@@ -628,7 +624,7 @@ static int apply_entry(struct applier *a, struct archive *ar, struct archive_ent
    * resolves to the root: containerd skips such entries. */
   if (strcmp(base, ".") == 0 || strcmp(base, "..") == 0 || base[0] == '\0')
     return 0;
-  if (check_name_lengths(&a->parent.path, base, err) < 0)
+  if (check_name_length(base, err) < 0)
     return -1;
 
   int wh = handle_whiteout(a, dir, base, &h, err);

@@ -99,6 +99,11 @@ int applier_mkparent(struct applier *a, const struct sbd_path *p, struct sbd_nod
       cur = child;
       continue;
     }
+    /* containerd's MkdirAll fails here, and the tree keeps no longer name */
+    if (p->len[i] > EXT2_NAME_LEN)
+      return sbd_error_set(err, SBD_EXIT_IMAGE, ENAMETOOLONG,
+                           "a directory name of %zu bytes is longer than ext4's %d", p->len[i],
+                           EXT2_NAME_LEN);
     uint32_t ino;
     if (sbd_ext4_alloc_inode(a->fs, true, &ino, err) < 0)
       return -1;

@@ -82,5 +82,7 @@ case_ "R12 a file name longer than 255 bytes" "d/$long: .*file name of 256 bytes
   "file d/$long 0644 0 0 1500000000 text:x"
 case_ "R12 a directory name longer than 255 bytes" "$long/x: .*directory name of 256 bytes" \
   "file $long/x 0644 0 0 1500000000 text:x"
+case_ "R12 a directory name longer than 255 bytes, reached through a symlink" \
+  "s/x: .*directory name of 256 bytes" "symlink s $long 0 0 1500000000\nfile s/x 0644 0 0 1500000000 text:x"
 case_ "R12 a whiteout of a name longer than 255 bytes" "\\.wh\\.$long: .*file name of 256 bytes" \
   "$base" "file .wh.$long 0644 0 0 1500000000 empty"
