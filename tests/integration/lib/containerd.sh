@@ -93,8 +93,13 @@ TOML
     echo "containerd did not answer on $CONTAINERD_SOCK:" >&2; tail -20 "$dir/log" >&2
     return 1
   fi
-  if ! containerd_ctr plugins ls 2>/dev/null | grep -q 'io.containerd.snapshotter.v1 *overlayfs .* ok'; then
-    CONTAINERD_SKIP="containerd's overlayfs snapshotter did not load: $(containerd_ctr plugins ls | grep overlayfs)"
+  # The listing first, then grep: under pipefail (make bench), grep -q
+  # leaving at its first match can fail ctr's write with SIGPIPE, and the
+  # pipeline with it, though the line says ok.
+  local plugins
+  plugins=$(containerd_ctr plugins ls 2>&1)
+  if ! grep -q 'io.containerd.snapshotter.v1 *overlayfs .* ok' <<<"$plugins"; then
+    CONTAINERD_SKIP="containerd's overlayfs snapshotter did not load: $(grep overlayfs <<<"$plugins")"
     echo "$CONTAINERD_SKIP" >&2
     return 2
   fi
