@@ -291,12 +291,12 @@ static uint64_t initial_capacity(const struct sbd_disk_spec *spec)
     compressed += spec->layers[i].blob_size;
   uint64_t cap = 32 * compressed < 16 * SBD_GIB ? 16 * SBD_GIB : 32 * compressed;
   cap = (cap + SBD_GIB - 1) / SBD_GIB * SBD_GIB;
-  return cap > SBD_DISK_MAX_SIZE ? SBD_DISK_MAX_SIZE : cap;
+  return cap > SBD_DISK_MAX_ROOM ? SBD_DISK_MAX_ROOM : cap;
 }
 
 static uint64_t grow_capacity(uint64_t cap)
 {
-  return cap * 4 > SBD_DISK_MAX_SIZE ? SBD_DISK_MAX_SIZE : cap * 4;
+  return cap * 4 > SBD_DISK_MAX_ROOM ? SBD_DISK_MAX_ROOM : cap * 4;
 }
 
 /* A --size disk the content does not fit: writing it all again at the
@@ -312,7 +312,7 @@ static int measure_needed_size(struct build *b, uint64_t *size, sbd_error_t *err
     cleanup_error sbd_error_t e = NULL;
     if (fill_tmp(b, 0, cap, &e) == 0)
       break;
-    if (sbd_error_exit_code(e) != SBD_EXIT_NOSPACE || cap >= SBD_DISK_MAX_SIZE) {
+    if (sbd_error_exit_code(e) != SBD_EXIT_NOSPACE || cap >= SBD_DISK_MAX_ROOM) {
       *err = steal_pointer(&e);
       return -1;
     }
@@ -363,7 +363,7 @@ int sbd_disk_build(const struct sbd_disk_spec *spec, struct sbd_disk_result *res
   uint64_t cap = initial_capacity(spec);
   int ret = build_into_tmp(&b, cap, res, err);
   while (ret < 0 && spec->size_bytes == 0 && sbd_error_exit_code(*err) == SBD_EXIT_NOSPACE &&
-         cap < SBD_DISK_MAX_SIZE) {
+         cap < SBD_DISK_MAX_ROOM) {
     /* More content than room to write it in: rare (text compresses 3-10x). */
     sbd_error_free(err);
     if (b.fs)

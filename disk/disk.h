@@ -20,6 +20,11 @@
 #define SBD_DISK_MIN_SIZE (10 * SBD_GIB)
 /* ext4's 2^32 inodes at one per 16 KiB */
 #define SBD_DISK_MAX_SIZE (16 * 1024 * SBD_GIB)
+/* The largest room content is first written in (a sparse file of that
+ * size): ext4, where the image file most often lives, refuses a file of
+ * 16 TiB (its largest is 16 TiB - 4 KiB), and 32 x the compressed size of
+ * an image of 512 GiB or more reached it. */
+#define SBD_DISK_MAX_ROOM (SBD_DISK_MAX_SIZE - SBD_GIB)
 
 struct sbd_disk_layer {
   const char *blob_path;        /* a whole local file, or: */

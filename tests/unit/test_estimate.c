@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "disk/disk.h"
 #include "disk/ext4.h"
 
 #define BLOCK 4096ull
@@ -120,6 +121,28 @@ START_TEST(test_smallest_for_inodes)
 }
 END_TEST
 
+/* The largest room an automatic size writes in is a file this machine's
+ * filesystem makes: ext4 refuses one of 16 TiB (File too large), which the
+ * room of an image of 512 GiB or more compressed used to be. */
+START_TEST(test_largest_room)
+{
+  char path[] = "/tmp/sbdisk-room-XXXXXX";
+  int fd = mkstemp(path);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  struct sbd_ext4_params p = {.capacity_bytes = SBD_DISK_MAX_ROOM, .now = 1700000000};
+  struct sbd_ext4 *fs = NULL;
+  sbd_error_t err = NULL;
+  int r = sbd_ext4_create(path, &p, &fs, &err);
+  ck_assert_msg(r == 0, "a room of %llu GiB: %s", (unsigned long long)(SBD_DISK_MAX_ROOM / GIB),
+                err ? err->msg : "?");
+  struct sbd_ext4_summary sum;
+  ck_assert_int_eq(sbd_ext4_close(fs, &sum, &err), 0);
+  ck_assert_uint_eq(sum.size_bytes, 10 * GIB);
+  unlink(path);
+}
+END_TEST
+
 Suite *estimate_suite(void)
 {
   Suite *s = suite_create("estimate");
@@ -131,6 +154,7 @@ Suite *estimate_suite(void)
   tcase_add_test(tc, test_content_just_past_the_minimum);
   tcase_add_test(tc, test_large_content);
   tcase_add_test(tc, test_inodes_decide);
+  tcase_add_test(tc, test_largest_room);
   suite_add_tcase(s, tc);
   return s;
 }
