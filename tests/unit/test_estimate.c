@@ -14,18 +14,28 @@
 #define BLOCK 4096ull
 #define GIB (1024ull * 1024 * 1024)
 
+/* An empty disk formatted with p and closed, in a new file at path (a
+ * mkstemp template); the caller removes it. */
+static void format_empty(char *path, const struct sbd_ext4_params *p, struct sbd_ext4_summary *sum)
+{
+  int fd = mkstemp(path);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  struct sbd_ext4 *fs = NULL;
+  sbd_error_t err = NULL;
+  int r = sbd_ext4_create(path, p, &fs, &err);
+  ck_assert_msg(r == 0, "formatting %llu GiB (room %llu GiB): %s",
+                (unsigned long long)(p->size_bytes / GIB),
+                (unsigned long long)(p->capacity_bytes / GIB), err ? err->msg : "?");
+  ck_assert_int_eq(sbd_ext4_close(fs, sum, &err), 0);
+}
+
 /* Free blocks of an empty disk of `size` bytes, as formatted and read back. */
 static uint64_t free_when_empty(uint64_t size)
 {
   char path[] = "/tmp/sbdisk-estimate-XXXXXX";
-  int fd = mkstemp(path);
-  ck_assert_int_ge(fd, 0);
-  close(fd);
   struct sbd_ext4_params p = {.size_bytes = size, .now = 1700000000};
-  struct sbd_ext4 *fs = NULL;
-  sbd_error_t err = NULL;
-  ck_assert_int_eq(sbd_ext4_create(path, &p, &fs, &err), 0);
-  ck_assert_int_eq(sbd_ext4_close(fs, NULL, &err), 0);
+  format_empty(path, &p, NULL);
   ext2_filsys efs;
   ck_assert_int_eq(ext2fs_open(path, 0, 0, 0, unix_io_manager, &efs), 0);
   uint64_t free_blocks = ext2fs_free_blocks_count(efs->super);
@@ -127,17 +137,9 @@ END_TEST
 START_TEST(test_largest_room)
 {
   char path[] = "/tmp/sbdisk-room-XXXXXX";
-  int fd = mkstemp(path);
-  ck_assert_int_ge(fd, 0);
-  close(fd);
   struct sbd_ext4_params p = {.capacity_bytes = SBD_DISK_MAX_ROOM, .now = 1700000000};
-  struct sbd_ext4 *fs = NULL;
-  sbd_error_t err = NULL;
-  int r = sbd_ext4_create(path, &p, &fs, &err);
-  ck_assert_msg(r == 0, "a room of %llu GiB: %s", (unsigned long long)(SBD_DISK_MAX_ROOM / GIB),
-                err ? err->msg : "?");
   struct sbd_ext4_summary sum;
-  ck_assert_int_eq(sbd_ext4_close(fs, &sum, &err), 0);
+  format_empty(path, &p, &sum);
   ck_assert_uint_eq(sum.size_bytes, 10 * GIB);
   unlink(path);
 }
