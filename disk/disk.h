@@ -67,6 +67,11 @@ struct sbd_disk_spec {
   const char *gce_tar;
   /* Temporary files are recorded here until renamed or removed (may be NULL). */
   struct sbd_tmpfiles *tmpfiles;
+  /* With size_bytes 0, the room content is first written in (whole GiB, at
+   * least SBD_DISK_MIN_SIZE); 0 chooses it from the compressed sizes.  Tests
+   * give a small one to reach a disk that ends larger than its room and a
+   * build that outgrows it. */
+  uint64_t room_bytes;
 };
 
 struct sbd_disk_result {
