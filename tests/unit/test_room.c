@@ -55,9 +55,10 @@ static void digest_file(const char *path, char *out)
   FILE *f = fopen(path, "rb");
   ck_assert_ptr_nonnull(f);
   cleanup_hash struct sbd_hash *h = sbd_hash_new(SBD_HASH_SHA256);
-  static char buf[1 << 20];
+  enum { BUF = 1 << 20 };
+  cleanup_free char *buf = xmalloc(BUF);
   size_t got;
-  while ((got = fread(buf, 1, sizeof(buf), f)) > 0)
+  while ((got = fread(buf, 1, BUF, f)) > 0)
     sbd_hash_update(h, buf, got);
   ck_assert(!ferror(f));
   fclose(f);
