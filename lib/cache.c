@@ -132,30 +132,6 @@ void sbd_cache_remove(const struct sbd_cache *c, const char *digest)
   unlink(path);
 }
 
-static int cache_hash_file(const char *path, char *out, sbd_error_t *err)
-{
-  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return sbd_error_set(err, SBD_EXIT_FAILURE, errno, "cannot open cached blob %s", path);
-  cleanup_hash struct sbd_hash *h = sbd_hash_new(SBD_HASH_SHA256);
-  static const size_t chunk = 1 << 20;
-  cleanup_free char *buf = xmalloc(chunk);
-  for (;;) {
-    ssize_t n = read(fd, buf, chunk);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return sbd_error_set(err, SBD_EXIT_FAILURE, errno, "cannot read cached blob %s", path);
-    if (n == 0)
-      break;
-    sbd_hash_update(h, buf, (size_t)n);
-  }
-  uint8_t sha[SBD_SHA256_LEN];
-  sbd_hash_final(h, sha);
-  sbd_digest_format(sha, out);
-  return 0;
-}
-
 int sbd_cache_verify(const struct sbd_cache *c, const char *digest, bool *ok, sbd_error_t *err)
 {
   *ok = false;
@@ -165,8 +141,8 @@ int sbd_cache_verify(const struct sbd_cache *c, const char *digest, bool *ok, sb
   if (access(path, F_OK) < 0 && errno == ENOENT)
     return 0;
   char actual[SBD_DIGEST_STR_LEN];
-  if (cache_hash_file(path, actual, err) < 0)
-    return -1;
+  if (sbd_digest_file(path, actual, err) < 0)
+    return sbd_error_prefix(err, "checking the cached blob: ");
   *ok = strcmp(actual, digest) == 0;
   if (!*ok)
     unlink(path); /* corrupt: the next fetch downloads it again */

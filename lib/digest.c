@@ -1,9 +1,12 @@
 #include "digest.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -89,6 +92,30 @@ void sbd_digest_buffer(const void *data, size_t len, char *out)
   sbd_hash_update(h, data, len);
   sbd_hash_final(h, sha);
   sbd_digest_format(sha, out);
+}
+
+int sbd_digest_file(const char *path, char *out, sbd_error_t *err)
+{
+  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return sbd_error_set(err, SBD_EXIT_FAILURE, errno, "cannot open %s", path);
+  cleanup_hash struct sbd_hash *h = sbd_hash_new(SBD_HASH_SHA256);
+  static const size_t chunk = 1 << 20;
+  cleanup_free char *buf = xmalloc(chunk);
+  for (;;) {
+    ssize_t n = read(fd, buf, chunk);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return sbd_error_set(err, SBD_EXIT_FAILURE, errno, "cannot read %s", path);
+    if (n == 0)
+      break;
+    sbd_hash_update(h, buf, (size_t)n);
+  }
+  uint8_t sha[SBD_SHA256_LEN];
+  sbd_hash_final(h, sha);
+  sbd_digest_format(sha, out);
+  return 0;
 }
 
 void sbd_chain_id(const char *parent, const char *diff_id, char *out)

@@ -53,6 +53,9 @@ bool sbd_digest_valid(const char *s);
 /* sha256 of a buffer, as "sha256:<hex>". */
 void sbd_digest_buffer(const void *data, size_t len, char *out);
 
+/* sha256 of a whole file, as "sha256:<hex>", read 1 MiB at a time. */
+int sbd_digest_file(const char *path, char *out, sbd_error_t *err);
+
 /* chainID(L1) = diffID(L1); chainID(Ln) = sha256(chainID(Ln-1) + " " + diffID(Ln)).
  * parent may be NULL for the first layer. */
 void sbd_chain_id(const char *parent, const char *diff_id, char *out);
