@@ -538,6 +538,17 @@ table() {
       "$(ratio "${R[$n,mke2fs]:-}" "$s")" "${R[$n,rss]:--}${R[$n,rss]:+ MiB}" "${R[$n,verified]:--}"
   done
 }
+# every_run KEY RUNS LABEL: each image's runs, when there was more than one.
+every_run() {
+  local key=$1 runs=$2 label=$3 n lines=()
+  [ "$runs" -gt 1 ] || return 0
+  for n in "${IMAGES[@]}"; do
+    [ -n "${R[$n,${key}_all]:-}" ] && lines+=("- $n: ${R[$n,${key}_all]}")
+  done
+  [ ${#lines[@]} -gt 0 ] || return 0
+  printf '\nEvery run of %s, s:\n' "$label"
+  printf '%s\n' "${lines[@]}"
+}
 growth() {
   local key=$1 label=$2 a b c
   a=${R[files-50k,$key]:-} b=${R[files-100k,$key]:-} c=${R[files-200k,$key]:-}
@@ -560,20 +571,8 @@ growth() {
     growth mke2fs "tar+mke2fs -d"
     growth mke2fs_only "mke2fs -d alone"
   fi
-  if [ "$RUNS" -gt 1 ]; then
-    echo
-    echo "Every run of sbdisk, s:"
-    for n in "${IMAGES[@]}"; do
-      [ -n "${R[$n,sbdisk_all]:-}" ] && echo "- $n: ${R[$n,sbdisk_all]}"
-    done
-  fi
-  if [ "$OFFICIAL_RUNS" -gt 1 ]; then
-    echo
-    echo "Every run of the official procedure, s:"
-    for n in "${IMAGES[@]}"; do
-      [ -n "${R[$n,official_all]:-}" ] && echo "- $n: ${R[$n,official_all]}"
-    done
-  fi
+  every_run sbdisk "$RUNS" sbdisk
+  every_run official "$OFFICIAL_RUNS" "the official procedure"
   notes=()
   [ -n "$OFFICIAL_SKIP" ] && notes+=("official procedure skipped: $OFFICIAL_SKIP")
   [ -n "$SKIP_MKE2FS_WHY" ] && notes+=("tar+mke2fs -d skipped: $SKIP_MKE2FS_WHY")
