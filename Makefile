@@ -21,6 +21,12 @@ endif
 ARCHIVE_A := $(shell pkg-config --variable=libdir libarchive 2>/dev/null)/libarchive.a
 ARCHIVE_STATIC ?= $(if $(wildcard $(ARCHIVE_A)),yes,no)
 SBDISK_LDLIBS = $(if $(filter yes,$(ARCHIVE_STATIC)),$(patsubst -larchive,$(ARCHIVE_A),$(LDLIBS)),$(LDLIBS))
+# That libarchive calls mbrtowc for every byte of every file's name:
+# disk/mbrtowc_ascii.c answers ASCII in UTF-8 itself and hands the rest to
+# glibc's.  --wrap redirects the calls of statically linked code only; the
+# unit tests link it too, to test it.  --undefined pulls it from the archive
+# before libarchive.a asks for it.
+WRAP_LDFLAGS := -Wl,--wrap=mbrtowc -Wl,--undefined=__wrap_mbrtowc
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wjump-misses-init -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
@@ -82,7 +88,7 @@ $(BUILD)/libsbddisk.a: $(DISK_OBJ)
 	$(AR) rcs $@ $^
 
 $(SBDISK): $(CLI_OBJ) $(BUILD)/libsbddisk.a $(BUILD)/libsbd.a
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsbddisk.a $(BUILD)/libsbd.a $(SBDISK_LDLIBS)
+	$(CC) $(LDFLAGS) $(WRAP_LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsbddisk.a $(BUILD)/libsbd.a $(SBDISK_LDLIBS)
 
 # The unit runner learns its suites from the file names: tests/unit/test_X.c
 # defines `Suite *X_suite(void)`.
@@ -93,7 +99,7 @@ $(BUILD)/tests/unit/main.o: tests/unit/main.c $(BUILD)/tests/unit/suites.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -I$(BUILD)/tests/unit $(shell pkg-config --cflags check) -c $< -o $@
 $(UNIT): $(UNIT_OBJ) $(BUILD)/libsbddisk.a $(BUILD)/libsbd.a
-	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(BUILD)/libsbddisk.a $(BUILD)/libsbd.a $(LDLIBS) $(shell pkg-config --libs check)
+	$(CC) $(LDFLAGS) $(WRAP_LDFLAGS) -o $@ $(UNIT_OBJ) $(BUILD)/libsbddisk.a $(BUILD)/libsbd.a $(LDLIBS) $(shell pkg-config --libs check)
 
 $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libsbddisk.a $(BUILD)/libsbd.a
 	@mkdir -p $(dir $@)
