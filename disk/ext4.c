@@ -186,7 +186,14 @@ int sbd_ext4_inode_read(struct sbd_ext4 *fs, ext2_ino_t ino, struct sbd_inode_bu
 int sbd_ext4_inode_write(struct sbd_ext4 *fs, ext2_ino_t ino, struct sbd_inode_buf *ib,
                          sbd_error_t *err)
 {
-  errcode_t e = ext2fs_write_inode_full(fs->fs, ino, (struct ext2_inode *)ib, sizeof(*ib));
+  /* The checksum computed here is libext2fs's, in hardware (ext4_csum.c). */
+  int flags = 0;
+  if (ext2fs_has_feature_metadata_csum(fs->fs->super) &&
+      EXT2_INODE_SIZE(fs->fs->super) == sizeof(*ib)) {
+    sbd_ext4_inode_csum_set(fs, ino, ib);
+    flags = WRITE_INODE_NOCSUM;
+  }
+  errcode_t e = ext2fs_write_inode2(fs->fs, ino, (struct ext2_inode *)ib, sizeof(*ib), flags);
   if (e)
     return sbd_ext4_error(err, e, "writing inode %u", ino);
   return 0;

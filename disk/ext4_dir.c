@@ -70,7 +70,7 @@ static void seal_leaves(struct sbd_ext4 *fs, ext2_ino_t ino, char *blocks, size_
   for (size_t i = from; i < to; i++) {
     char *blk = blocks + i * SBD_EXT4_BLOCK_SIZE;
     struct ext2_dir_entry_tail *t = (struct ext2_dir_entry_tail *)(blk + BLOCK_LIMIT);
-    t->det_checksum = ext2fs_cpu_to_le32(sbd_ext4_csum_ino(fs, ino, blk, BLOCK_LIMIT));
+    t->det_checksum = ext2fs_cpu_to_le32(sbd_ext4_csum_ino(fs, ino, 0, blk, BLOCK_LIMIT));
   }
 }
 

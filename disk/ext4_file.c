@@ -22,15 +22,6 @@ struct sbd_ext4_file {
   struct sbd_extent_list extents;
 };
 
-uint32_t sbd_ext4_csum_ino(struct sbd_ext4 *fs, ext2_ino_t ino, const void *data, size_t len)
-{
-  __u32 le_ino = ext2fs_cpu_to_le32(ino);
-  __u32 gen = 0;
-  __u32 crc = ext2fs_crc32c_le(fs->fs->csum_seed, (const unsigned char *)&le_ino, sizeof(le_ino));
-  crc = ext2fs_crc32c_le(crc, (const unsigned char *)&gen, sizeof(gen));
-  return ext2fs_crc32c_le(crc, data, len);
-}
-
 void sbd_extent_list_add(struct sbd_extent_list *l, uint32_t lblk, blk64_t pblk, uint32_t len)
 {
   while (len > 0) {
@@ -118,7 +109,7 @@ static int write_tree_block(struct sbd_ext4 *fs, ext2_ino_t ino, int depth,
       index_entry((struct ext3_extent_idx *)(eh + 1) + i, &kids[i]);
   }
   size_t tail = sizeof(*eh) + ENTRIES_PER_BLOCK * 12;
-  __u32 crc = ext2fs_cpu_to_le32(sbd_ext4_csum_ino(fs, ino, block, tail));
+  __u32 crc = ext2fs_cpu_to_le32(sbd_ext4_csum_ino(fs, ino, 0, block, tail));
   memcpy(block + tail, &crc, sizeof(crc));
 
   blk64_t pblk, plen;

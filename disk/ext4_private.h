@@ -81,8 +81,14 @@ int sbd_ext4_data_put(struct sbd_ext4 *fs, blk64_t blk, const void *data, size_t
                       sbd_error_t *err);
 void sbd_ext4_data_wrapped(struct sbd_ext4 *fs);
 
-/* metadata_csum checksums seeded by inode number and generation (always 0
- * here): directory blocks and extent blocks. */
-uint32_t sbd_ext4_csum_ino(struct sbd_ext4 *fs, ext2_ino_t ino, const void *data, size_t len);
+/* metadata_csum checksums (ext4_csum.c).  crc32c as libext2fs computes it
+ * (no inversion), in hardware where the CPU has it. */
+uint32_t sbd_ext4_crc32c(uint32_t crc, const void *data, size_t len);
+/* Seeded by the filesystem, the inode number and its generation (0 for the
+ * inodes written here): directory, extent and inode checksums. */
+uint32_t sbd_ext4_csum_ino(struct sbd_ext4 *fs, ext2_ino_t ino, uint32_t gen, const void *data,
+                           size_t len);
+/* Sets the inode's own checksum fields, as ext2fs_inode_csum_set does. */
+void sbd_ext4_inode_csum_set(struct sbd_ext4 *fs, ext2_ino_t ino, struct sbd_inode_buf *ib);
 
 #endif
