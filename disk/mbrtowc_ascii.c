@@ -11,16 +11,24 @@
  * character pending in the state, a byte >= 0x80, another charset, the
  * internal state of ps == NULL) goes to glibc. */
 #include <langinfo.h>
-#include <string.h>
+#include <stdbool.h>
 #include <wchar.h>
 
 size_t __real_mbrtowc(wchar_t *pwc, const char *s, size_t n, mbstate_t *ps);
 size_t __wrap_mbrtowc(wchar_t *pwc, const char *s, size_t n, mbstate_t *ps);
 
+/* Compared inline: a call to strcmp per byte cost as much as the rest. */
+static bool codeset_is_utf8(void)
+{
+  const char *cs = nl_langinfo(CODESET);
+  return cs[0] == 'U' && cs[1] == 'T' && cs[2] == 'F' && cs[3] == '-' && cs[4] == '8' &&
+         cs[5] == '\0';
+}
+
 size_t __wrap_mbrtowc(wchar_t *pwc, const char *s, size_t n, mbstate_t *ps)
 {
   if (s != NULL && n > 0 && (unsigned char)*s < 0x80 && ps != NULL && mbsinit(ps) &&
-      strcmp(nl_langinfo(CODESET), "UTF-8") == 0) {
+      codeset_is_utf8()) {
     if (pwc != NULL)
       *pwc = (wchar_t)(unsigned char)*s;
     return *s != '\0';
