@@ -114,6 +114,24 @@ void sbd_ext4_free_blocks(struct sbd_ext4 *fs, blk64_t pblk, blk64_t len)
   provisional_blocks_use(fs, pblk, len, -1);
 }
 
+/* An inode-table block entered at its first inode holds no inode written
+ * yet: inodes are allocated upwards only, and the image file is new and
+ * sparse, so the block is zeros.  Handing libext2fs those zeros spares the
+ * read it makes to write the block's first inode: a read of a hole in the
+ * file, one every 16 inodes, ~2% of the writer thread on many small files. */
+static errcode_t enter_inode_block(struct sbd_ext4 *fs, ext2_ino_t ino)
+{
+  static const char zeros[SBD_EXT4_BLOCK_SIZE];
+  ext2_filsys efs = fs->fs;
+  unsigned per_block = SBD_EXT4_BLOCK_SIZE / EXT2_INODE_SIZE(efs->super);
+  ext2_ino_t index = (ino - 1) % efs->super->s_inodes_per_group;
+  if (index % per_block != 0)
+    return 0;
+  dgrp_t g = (dgrp_t)((ino - 1) / efs->super->s_inodes_per_group);
+  blk64_t blk = ext2fs_inode_table_loc(efs, g) + index / per_block;
+  return io_channel_write_blk64(efs->io, blk, 1, zeros);
+}
+
 int sbd_ext4_alloc_inode(struct sbd_ext4 *fs, bool is_dir, ext2_ino_t *ino, sbd_error_t *err)
 {
   ext2_ino_t found;
@@ -121,6 +139,9 @@ int sbd_ext4_alloc_inode(struct sbd_ext4 *fs, bool is_dir, ext2_ino_t *ino, sbd_
   if (fs->ino_cursor > last ||
       ext2fs_find_first_zero_inode_bitmap2(fs->fs->inode_map, fs->ino_cursor, last, &found))
     return sbd_ext4_error(err, EXT2_ET_INODE_ALLOC_FAIL, "allocating an inode");
+  errcode_t e = enter_inode_block(fs, found);
+  if (e)
+    return sbd_ext4_error(err, e, "writing the inode table block of inode %u", found);
   provisional_inode_use(fs, found, +1);
   if (is_dir)
     ext2fs_mark_inode_bitmap2(fs->dirs, found);

@@ -4,7 +4,7 @@
  * Why not just libext2fs's: its crc32c runs at ~1.6 GB/s here, the SSE4.2
  * instruction at ~10 GB/s, and every inode is summed once (256 bytes), so a
  * layer of 200,000 files spent ~0.05 s of its writer thread summing inodes.
- * The two give the same value (tests/unit/test_ext4_csum.c compares them). */
+ * The two give the same value (tests/unit/test_ext4_inode.c compares them). */
 #include "ext4_private.h"
 
 #include <stddef.h>

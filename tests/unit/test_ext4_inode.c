@@ -1,6 +1,7 @@
-/* disk/ext4_csum.c computes in hardware the checksums libext2fs computes in
- * software: the two must agree bit for bit, or e2fsck and the kernel refuse
- * the inode. */
+/* How inodes reach the image: disk/ext4_csum.c computes in hardware the
+ * checksums libext2fs computes in software (the two must agree bit for bit,
+ * or e2fsck and the kernel refuse the inode), and new inodes go into their
+ * table without reading it first. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,13 +98,42 @@ START_TEST(test_inode_write_reads_back)
 }
 END_TEST
 
-Suite *ext4_csum_suite(void)
+static unsigned long long bytes_read(struct sbd_ext4 *fs)
 {
-  Suite *s = suite_create("ext4_csum");
-  TCase *tc = tcase_create("ext4_csum");
+  io_stats st = NULL;
+  ck_assert_int_eq(fs->fs->io->manager->get_stats(fs->fs->io, &st), 0);
+  return st->bytes_read;
+}
+
+/* New inodes go into inode-table blocks never written: zeros, which the
+ * writer knows without reading them (ext4.c, enter_inode_block). */
+START_TEST(test_new_inodes_read_nothing)
+{
+  struct fs_fixture f;
+  fs_open(&f);
+  sbd_error_t err = NULL;
+  struct sbd_attrs a = {.mode = S_IFREG | 0644};
+  unsigned long long before = bytes_read(f.fs);
+  for (int i = 0; i < 100; i++) {
+    ext2_ino_t ino;
+    ck_assert_int_eq(sbd_ext4_alloc_inode(f.fs, false, &ino, &err), 0);
+    struct sbd_inode_buf ib;
+    sbd_ext4_inode_init(f.fs, &ib, &a);
+    ck_assert_int_eq(sbd_ext4_inode_write(f.fs, ino, &ib, &err), 0);
+  }
+  ck_assert_uint_eq(bytes_read(f.fs), before);
+  fs_close(&f);
+}
+END_TEST
+
+Suite *ext4_inode_suite(void)
+{
+  Suite *s = suite_create("ext4_inode");
+  TCase *tc = tcase_create("ext4_inode");
   tcase_add_test(tc, test_crc32c_matches_libext2fs);
   tcase_add_test(tc, test_inode_csum_matches_libext2fs);
   tcase_add_test(tc, test_inode_write_reads_back);
+  tcase_add_test(tc, test_new_inodes_read_nothing);
   suite_add_tcase(s, tc);
   return s;
 }
