@@ -1,8 +1,10 @@
 #include "iocache.h"
 
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Held blocks: the inode tables of ~32,000 inodes.  Written out when full. */
 #define HELD_BYTES (8u << 20)
@@ -11,6 +13,7 @@
 
 struct iocache {
   io_channel inner;
+  int sync_fd;         /* the same file, to start writeback on; -1 if none */
   size_t cap;          /* blocks that fit in HELD_BYTES; 0 until the first write */
   size_t n;            /* blocks held: slots [0, n) */
   unsigned char *mem;  /* cap blocks */
@@ -106,6 +109,13 @@ static errcode_t write_held(io_channel ch)
     errcode_t e = io_channel_write_blk64(c->inner, c->order[i].blk, (int)len, c->run);
     if (e)
       return e;
+    /* Only starts the writeback (errors surface at the fsync that ends the
+     * build): the device writes these while the build goes on, instead of
+     * all of them, ~50 MB of inode tables for 200,000 files, at that fsync
+     * after the last layer, when nothing else is left to overlap. */
+    if (c->sync_fd >= 0)
+      sync_file_range(c->sync_fd, (off64_t)(c->order[i].blk * bs), (off64_t)(len * bs),
+                      SYNC_FILE_RANGE_WRITE);
     i += len;
   }
   memset(c->table, 0, (c->mask + 1) * sizeof(*c->table));
@@ -135,6 +145,7 @@ static errcode_t cache_open(const char *name, int flags, io_channel *out)
     return EXT2_ET_NO_MEMORY;
   }
   c->inner = inner;
+  c->sync_fd = open(name, O_RDONLY | O_CLOEXEC);
   ch->magic = EXT2_ET_MAGIC_IO_CHANNEL;
   ch->manager = sbd_iocache_manager;
   ch->name = copy;
@@ -154,6 +165,8 @@ static errcode_t cache_close(io_channel ch)
   struct iocache *c = ch->private_data;
   errcode_t e = write_held(ch);
   errcode_t e2 = io_channel_close(c->inner);
+  if (c->sync_fd >= 0)
+    close(c->sync_fd);
   release(c);
   free(c);
   free(ch->name);
