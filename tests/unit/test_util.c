@@ -49,6 +49,7 @@ START_TEST(test_sort_spread)
   check_sort(50000, 0xffffffff, 3);  /* buckets of a few */
   check_sort(20000, 0x0000ffff, 4);  /* one bucket: the guard's qsort */
   check_sort(20000, 0x00ff00ff, 5);  /* 256 buckets of ~80 */
+  check_sort(20000, 0xff00ffff, 9);  /* high byte spread, low byte all equal */
   check_sort(20000, 0xffff0000, 6);  /* equal keys within buckets: by tie */
   check_sort(20000, 0, 7);           /* one key: every element in one bucket */
   check_sort(3000, 0x0000ffff, 8);   /* below the threshold, one bucket */
