@@ -405,6 +405,35 @@ static void mark_run(blk64_t start, blk64_t len, void *opaque)
   ext2fs_block_alloc_stats_range(opaque, start, (blk_t)len, +1);
 }
 
+/* Inodes [a, b) of group g in use: what ext2fs_inode_alloc_stats2 does for
+ * each, for the run at once (the group's checksum is the caller's).  One
+ * call per inode, each summing its group's descriptor again, took 15-40 ms
+ * for 200,000 files, after the last layer, with nothing left to overlap. */
+static void inodes_in_use(ext2_filsys final, ext2fs_inode_bitmap dirs, dgrp_t g, ext2_ino_t a,
+                          ext2_ino_t b)
+{
+  ext2_ino_t n = b - a, ndirs = 0, d = a;
+  while (d < b && ext2fs_find_first_set_inode_bitmap2(dirs, d, b - 1, &d) == 0) {
+    ndirs++;
+    d++;
+  }
+  unsigned char ones[1024];
+  memset(ones, 0xff, sizeof(ones));
+  for (ext2_ino_t at = a; at < b;) {
+    ext2_ino_t take = b - at < 8 * sizeof(ones) ? b - at : 8 * sizeof(ones);
+    ext2fs_set_inode_bitmap_range2(final->inode_map, at, take, ones);
+    at += take;
+  }
+  ext2fs_bg_free_inodes_count_set(final, g, ext2fs_bg_free_inodes_count(final, g) - n);
+  ext2fs_bg_used_dirs_count_set(final, g, ext2fs_bg_used_dirs_count(final, g) + ndirs);
+  ext2fs_bg_flags_clear(final, g, EXT2_BG_INODE_UNINIT);
+  ext2_ino_t ipg = final->super->s_inodes_per_group;
+  ext2_ino_t first_unused = ipg - ext2fs_bg_itable_unused(final, g) + g * ipg + 1;
+  if (b - 1 >= first_unused)
+    ext2fs_bg_itable_unused_set(final, g, g * ipg + ipg - (b - 1));
+  final->super->s_free_inodes_count -= n;
+}
+
 static errcode_t carry_over(struct sbd_ext4 *fs, ext2_filsys final)
 {
   /* The final disk may be the larger one: nothing is beyond the provisional
@@ -416,13 +445,25 @@ static errcode_t carry_over(struct sbd_ext4 *fs, ext2_filsys final)
   ext2_ino_t ino_end = final->super->s_inodes_count;
   if (ino_end > fs->fs->super->s_inodes_count)
     ino_end = fs->fs->super->s_inodes_count;
-  for (ext2_ino_t ino = 1; ino <= ino_end; ino++) {
-    ext2_ino_t found;
-    if (ext2fs_find_first_set_inode_bitmap2(fs->fs->inode_map, ino, ino_end, &found) != 0)
-      break;
-    ext2fs_inode_alloc_stats2(final, found, +1, ext2fs_test_inode_bitmap2(fs->dirs, found));
-    ino = found;
+  ext2_ino_t ino = 1, first, stop;
+  while (ino <= ino_end &&
+         ext2fs_find_first_set_inode_bitmap2(fs->fs->inode_map, ino, ino_end, &first) == 0) {
+    if (ext2fs_find_first_zero_inode_bitmap2(fs->fs->inode_map, first, ino_end, &stop) != 0)
+      stop = ino_end + 1;
+    /* [first, stop): in use; within one group at a time */
+    for (ext2_ino_t a = first, b; a < stop; a = b) {
+      dgrp_t g = ext2fs_group_of_ino(final, a);
+      b = (g + 1) * final->super->s_inodes_per_group + 1;
+      if (b > stop)
+        b = stop;
+      inodes_in_use(final, fs->dirs, g, a, b);
+    }
+    ino = stop;
   }
+  for (dgrp_t g = 0; g < final->group_desc_count; g++)
+    ext2fs_group_desc_csum_set(final, g);
+  ext2fs_mark_super_dirty(final);
+  ext2fs_mark_ib_dirty(final);
   return 0;
 }
 
