@@ -1,6 +1,8 @@
 /* The end of a layer: directory times (set last, as containerd does), the
- * directories themselves, and the official verifier's checksum. */
+ * directories themselves, and beside them the official verifier's checksum. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -174,13 +176,12 @@ static int count_md5(struct sbd_node *n, void *opaque, sbd_error_t *err)
 }
 
 /* The tree of a million files is at its largest here, with the list of
- * their md5s beside it: the list is sized exactly, and the name index, no
- * longer needed, goes first. */
+ * their md5s beside it: the list is sized exactly (and the name index, no
+ * longer needed, went first). */
 static int checksum(struct applier *a, sbd_error_t *err)
 {
   struct md5_lines l = {0};
   size_t files = 0;
-  sbd_tree_drop_index(a->tree);
   int ret = sbd_tree_walk(a->tree, count_md5, &files, err);
   sbd_md5_list_reserve(&l.list, files);
   if (ret == 0)
@@ -194,15 +195,47 @@ static int checksum(struct applier *a, sbd_error_t *err)
   return ret;
 }
 
+struct checksum_job {
+  struct applier *a;
+  int ret;
+  sbd_error_t err;
+};
+
+static void *checksum_run(void *opaque)
+{
+  struct checksum_job *j = opaque;
+  j->ret = checksum(j->a, &j->err);
+  return NULL;
+}
+
 int applier_finish(struct applier *a, sbd_error_t *err)
 {
   if (apply_dir_times(a, err) < 0)
     return -1;
-  if (sbd_tree_walk(a->tree, write_one_dir, a, err) < 0)
-    return -1;
+  sbd_tree_drop_index(a->tree); /* names are not looked up any more */
+  sbd_hasher_wait(a->hasher);   /* the last files' md5s, hashed meanwhile */
+  /* The checksum (every file's md5, sorted, summed) and the directories
+   * both only read the tree: on a thread of its own, the checksum takes the
+   * second core, idle once the last byte is in (~45 ms of the ~130 after
+   * it, for 200,000 files). */
+  struct checksum_job job = {.a = a};
+  pthread_t thread;
+  bool threaded = pthread_create(&thread, NULL, checksum_run, &job) == 0;
+  int ret = sbd_tree_walk(a->tree, write_one_dir, a, err);
   /* later layers read this one back (copy-up): it must be on disk */
-  if (sbd_ext4_flush(a->fs, err) < 0)
+  if (ret == 0)
+    ret = sbd_ext4_flush(a->fs, err);
+  if (threaded)
+    pthread_join(thread, NULL);
+  else
+    checksum_run(&job);
+  if (ret < 0) {
+    sbd_error_free(&job.err);
     return -1;
-  sbd_hasher_wait(a->hasher); /* the last files' md5s, hashed meanwhile */
-  return checksum(a, err);
+  }
+  if (job.ret < 0) {
+    *err = job.err;
+    return -1;
+  }
+  return 0;
 }
