@@ -90,6 +90,12 @@ struct sbd_ext4_file;
 int sbd_ext4_file_open(struct sbd_ext4 *fs, ext2_ino_t ino, struct sbd_ext4_file **out,
                        sbd_error_t *err);
 int sbd_ext4_file_write(struct sbd_ext4_file *f, const void *data, size_t len, sbd_error_t *err);
+/* The same for the file's last bytes: nothing may be written after them.
+ * When they start on a block boundary, the last, partial block goes straight
+ * to the write buffer, zero-padded there, instead of through the file's
+ * chunk first: small files are copied once, not twice. */
+int sbd_ext4_file_write_last(struct sbd_ext4_file *f, const void *data, size_t len,
+                             sbd_error_t *err);
 /* Flushes, builds the extent tree and writes the inode (one link).  Frees f. */
 int sbd_ext4_file_close(struct sbd_ext4_file *f, const struct sbd_attrs *a, sbd_error_t *err);
 /* Releases the blocks written so far and frees f (the inode stays allocated). */

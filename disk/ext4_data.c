@@ -135,3 +135,20 @@ int sbd_ext4_data_put(struct sbd_ext4 *fs, blk64_t blk, const void *data, size_t
   }
   return 0;
 }
+
+int sbd_ext4_data_put_partial(struct sbd_ext4 *fs, blk64_t blk, const void *data, size_t len,
+                              sbd_error_t *err)
+{
+  bool contiguous = fs->pend_blocks > 0 && blk == fs->pend_start + fs->pend_blocks;
+  if ((!contiguous && fs->pend_blocks > 0) || fs->pend_blocks == PEND_BLOCKS) {
+    if (submit_pending(fs, err) < 0)
+      return -1;
+  }
+  if (fs->pend_blocks == 0)
+    fs->pend_start = blk;
+  unsigned char *dst = fs->pend + fs->pend_blocks * SBD_EXT4_BLOCK_SIZE;
+  memcpy(dst, data, len);
+  memset(dst + len, 0, SBD_EXT4_BLOCK_SIZE - len);
+  fs->pend_blocks++;
+  return 0;
+}

@@ -19,6 +19,7 @@ struct sbd_ext4_file {
   uint32_t next_lblk; /* logical block of buf[0] */
   char *buf;
   size_t buf_len;
+  bool sealed; /* its last block written unpadded by sbd_ext4_file_write_last */
   struct sbd_extent_list extents;
 };
 
@@ -258,6 +259,8 @@ int sbd_ext4_file_open(struct sbd_ext4 *fs, ext2_ino_t ino, struct sbd_ext4_file
 int sbd_ext4_file_write(struct sbd_ext4_file *f, const void *data, size_t len, sbd_error_t *err)
 {
   const char *p = data;
+  if (f->sealed && len > 0)
+    return sbd_error_set(err, SBD_EXIT_IMAGE, 0, "data beyond the file's size");
   /* ext4 with 4 KiB blocks addresses 2^32 blocks: 16 TiB per file. */
   if (f->size + len > (1ull << 32) * SBD_EXT4_BLOCK_SIZE)
     return sbd_error_set(err, SBD_EXIT_IMAGE, 0, "file larger than ext4 allows (16 TiB)");
@@ -293,6 +296,41 @@ int sbd_ext4_file_write(struct sbd_ext4_file *f, const void *data, size_t len, s
     if (f->buf_len == FILE_CHUNK && file_flush(f, err) < 0)
       return -1;
   }
+  return 0;
+}
+
+static bool bytes_are_zero(const char *p, size_t len)
+{
+  for (size_t i = 0; i < len; i++)
+    if (p[i])
+      return false;
+  return true;
+}
+
+int sbd_ext4_file_write_last(struct sbd_ext4_file *f, const void *data, size_t len,
+                             sbd_error_t *err)
+{
+  size_t tail = len % SBD_EXT4_BLOCK_SIZE;
+  /* Bytes already waiting in the chunk, or nothing partial: as any write. */
+  if (f->buf_len > 0 || tail == 0 || f->size + len > (1ull << 32) * SBD_EXT4_BLOCK_SIZE)
+    return sbd_ext4_file_write(f, data, len, err);
+  const char *p = data;
+  size_t nblocks = len / SBD_EXT4_BLOCK_SIZE;
+  if (nblocks > 0 && file_write_blocks(f, p, nblocks, err) < 0)
+    return -1;
+  p += nblocks * SBD_EXT4_BLOCK_SIZE;
+  /* The last block, as file_flush would pad and write it; all zeros stay a
+   * hole. */
+  if (!bytes_are_zero(p, tail)) {
+    blk64_t pblk, plen;
+    if (sbd_ext4_alloc_blocks(f->fs, 1, &pblk, &plen, err) < 0 ||
+        sbd_ext4_data_put_partial(f->fs, pblk, p, tail, err) < 0)
+      return -1;
+    sbd_extent_list_add(&f->extents, f->next_lblk, pblk, 1);
+  }
+  f->next_lblk++;
+  f->size += len;
+  f->sealed = true;
   return 0;
 }
 

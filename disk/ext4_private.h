@@ -80,6 +80,9 @@ void sbd_ext4_data_free(struct sbd_ext4 *fs);
 int sbd_ext4_data_put(struct sbd_ext4 *fs, blk64_t blk, const void *data, size_t nblocks,
                       sbd_error_t *err);
 void sbd_ext4_data_wrapped(struct sbd_ext4 *fs);
+/* One block from len (< a block) bytes, zero-padded. */
+int sbd_ext4_data_put_partial(struct sbd_ext4 *fs, blk64_t blk, const void *data, size_t len,
+                              sbd_error_t *err);
 
 /* metadata_csum checksums (ext4_csum.c).  crc32c as libext2fs computes it
  * (no inversion), in hardware where the CPU has it. */

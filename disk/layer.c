@@ -270,10 +270,10 @@ static int create_dir(struct applier *a, struct sbd_node *parent, const char *ba
 
 /* Appends len bytes to the file and to its md5. */
 static int file_append(struct applier *a, struct sbd_ext4_file *f, const void *data, size_t len,
-                       sbd_error_t *err)
+                       bool last, sbd_error_t *err)
 {
   sbd_hasher_update(a->hasher, data, len);
-  return sbd_ext4_file_write(f, data, len, err);
+  return last ? sbd_ext4_file_write_last(f, data, len, err) : sbd_ext4_file_write(f, data, len, err);
 }
 
 /* The holes of a sparse tar entry read as zeros, as Go's tar reader gives
@@ -284,7 +284,7 @@ static int file_append_zeros(struct applier *a, struct sbd_ext4_file *f, uint64_
   memset(a->buf, 0, DATA_BUF);
   while (len > 0) {
     size_t n = len < DATA_BUF ? (size_t)len : DATA_BUF;
-    if (file_append(a, f, a->buf, n, err) < 0)
+    if (file_append(a, f, a->buf, n, false, err) < 0)
       return -1;
     len -= n;
   }
@@ -297,6 +297,7 @@ static int file_copy_data(struct applier *a, struct archive *ar, struct archive_
                           struct sbd_ext4_file *f, uint64_t *out_size, sbd_error_t *err)
 {
   uint64_t size = 0;
+  la_int64_t want = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
   for (;;) {
     const void *block;
     size_t len;
@@ -310,12 +311,12 @@ static int file_copy_data(struct applier *a, struct archive *ar, struct archive_
       return sbd_error_set(err, SBD_EXIT_IMAGE, 0, "sparse file map goes backwards");
     if ((uint64_t)offset > size && file_append_zeros(a, f, (uint64_t)offset - size, err) < 0)
       return -1;
-    if (file_append(a, f, block, len, err) < 0)
+    bool last = want > 0 && (uint64_t)offset + len == (uint64_t)want;
+    if (file_append(a, f, block, len, last, err) < 0)
       return -1;
     size = (uint64_t)offset + len;
   }
   /* a sparse entry may end in a hole */
-  la_int64_t want = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
   if (want > 0 && (uint64_t)want > size) {
     if (file_append_zeros(a, f, (uint64_t)want - size, err) < 0)
       return -1;

@@ -2,6 +2,7 @@
  * pieces they come in (libarchive hands over whatever its decoder produced),
  * and only whole blocks of zeros are left as holes. */
 #include <check.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -48,7 +49,7 @@ static uint64_t blocks_with_data(const unsigned char *c)
 
 /* Writes content in pieces of the given sizes (cycled), then reads the file
  * back through libext2fs and checks its bytes and its allocated blocks. */
-static void check_pieces(const size_t *sizes, size_t n_sizes)
+static void check_pieces(const size_t *sizes, size_t n_sizes, bool last)
 {
   unsigned char *content = make_content();
   char img[] = "/tmp/sbdisk-file-XXXXXX";
@@ -66,8 +67,9 @@ static void check_pieces(const size_t *sizes, size_t n_sizes)
     size_t n = sizes[k % n_sizes];
     if (n > SIZE - off)
       n = SIZE - off;
-    ck_assert_msg(sbd_ext4_file_write(f, content + off, n, &err) == 0, "write: %s",
-                  err ? err->msg : "?");
+    int r = last && off + n == SIZE ? sbd_ext4_file_write_last(f, content + off, n, &err)
+                                    : sbd_ext4_file_write(f, content + off, n, &err);
+    ck_assert_msg(r == 0, "write: %s", err ? err->msg : "?");
     off += n;
   }
   struct sbd_attrs a = {.mode = S_IFREG | 0644};
@@ -100,7 +102,7 @@ static void check_pieces(const size_t *sizes, size_t n_sizes)
 START_TEST(test_file_in_one_piece)
 {
   const size_t sizes[] = {SIZE};
-  check_pieces(sizes, 1);
+  check_pieces(sizes, 1, false);
 }
 END_TEST
 
@@ -108,21 +110,92 @@ END_TEST
 START_TEST(test_file_in_odd_pieces)
 {
   const size_t sizes[] = {1, 4095, 4097, 3, 65553, 8192, 200001, 4096, 7, 12289};
-  check_pieces(sizes, sizeof(sizes) / sizeof(sizes[0]));
+  check_pieces(sizes, sizeof(sizes) / sizeof(sizes[0]), false);
 }
 END_TEST
 
 START_TEST(test_file_in_small_pieces)
 {
   const size_t sizes[] = {1000};
-  check_pieces(sizes, 1);
+  check_pieces(sizes, 1, false);
 }
 END_TEST
 
 START_TEST(test_file_in_pieces_past_the_chunk)
 {
   const size_t sizes[] = {(1u << 20) + 1};
-  check_pieces(sizes, 1);
+  check_pieces(sizes, 1, false);
+}
+END_TEST
+
+/* The last piece through sbd_ext4_file_write_last: straight to the write
+ * buffer when nothing waits in the chunk (one piece), as any write when
+ * something does (odd pieces). */
+START_TEST(test_file_last_piece)
+{
+  const size_t whole[] = {SIZE};
+  check_pieces(whole, 1, true);
+  const size_t odd[] = {1, 4095, 4097, 3, 65553, 8192, 200001, 4096, 7, 12289};
+  check_pieces(odd, sizeof(odd) / sizeof(odd[0]), true);
+  const size_t aligned[] = {4096 * 5, 8192};
+  check_pieces(aligned, 2, true);
+}
+END_TEST
+
+/* A small file in one last piece: its partial block stored zero-padded, or
+ * left a hole when it holds only zeros; nothing may follow. */
+START_TEST(test_file_last_piece_small)
+{
+  char img[] = "/tmp/sbdisk-file-XXXXXX";
+  close(mkstemp(img));
+  struct sbd_ext4_params p = {.size_bytes = 10ull << 30, .now = 1700000000};
+  struct sbd_ext4 *fs;
+  sbd_error_t err = NULL;
+  ck_assert_int_eq(sbd_ext4_create(img, &p, &fs, &err), 0);
+  ext2_filsys efs = sbd_ext4_filsys(fs);
+  struct sbd_attrs a = {.mode = S_IFREG | 0644};
+  /* data then zeros in the last block; one block of data, then only zeros */
+  unsigned char c1[100], c2[BS + 904];
+  memset(c1, 'x', sizeof(c1));
+  memset(c2, 0, sizeof(c2));
+  memset(c2, 'y', BS);
+  const struct { const unsigned char *bytes; size_t len; uint64_t blocks; } cases[] = {
+      {c1, sizeof(c1), 1}, {c2, sizeof(c2), 1}};
+  for (size_t i = 0; i < 2; i++) {
+    ext2_ino_t ino;
+    ck_assert_int_eq(sbd_ext4_alloc_inode(fs, false, &ino, &err), 0);
+    struct sbd_ext4_file *f;
+    ck_assert_int_eq(sbd_ext4_file_open(fs, ino, &f, &err), 0);
+    ck_assert_int_eq(sbd_ext4_file_write_last(f, cases[i].bytes, cases[i].len, &err), 0);
+    ck_assert_int_eq(sbd_ext4_file_write(f, "z", 1, &err), -1);
+    ck_assert_str_eq(err->msg, "data beyond the file's size");
+    sbd_error_free(&err);
+    ck_assert_int_eq(sbd_ext4_file_close(f, &a, &err), 0);
+    ck_assert_int_eq(sbd_ext4_flush(fs, &err), 0);
+    struct ext2_inode inode;
+    ck_assert_int_eq(ext2fs_read_inode(efs, ino, &inode), 0);
+    ck_assert_uint_eq(EXT2_I_SIZE(&inode), cases[i].len);
+    ck_assert_uint_eq(inode.i_blocks, cases[i].blocks * (BS / 512));
+    ext2_file_t file;
+    unsigned char got[2 * BS];
+    unsigned int n;
+    ck_assert_int_eq(ext2fs_file_open(efs, ino, 0, &file), 0);
+    ck_assert_int_eq(ext2fs_file_read(file, got, sizeof(got), &n), 0);
+    ext2fs_file_close(file);
+    ck_assert_uint_eq(n, cases[i].len);
+    ck_assert(memcmp(got, cases[i].bytes, cases[i].len) == 0);
+    /* on the disk, the last block's bytes past the end are zeros */
+    blk64_t pblk = 0;
+    ck_assert_int_eq(ext2fs_bmap2(efs, ino, NULL, NULL, 0, (cases[i].len - 1) / BS, NULL, &pblk), 0);
+    if (pblk != 0) {
+      unsigned char raw[BS];
+      ck_assert_int_eq(io_channel_read_blk64(efs->io, pblk, 1, raw), 0);
+      for (size_t k = cases[i].len % BS; k > 0 && k < BS; k++)
+        ck_assert_msg(raw[k] == 0, "byte %zu past the end is %d", k, raw[k]);
+    }
+  }
+  sbd_ext4_free(fs);
+  unlink(img);
 }
 END_TEST
 
@@ -134,6 +207,8 @@ Suite *ext4_file_suite(void)
   tcase_add_test(tc, test_file_in_odd_pieces);
   tcase_add_test(tc, test_file_in_small_pieces);
   tcase_add_test(tc, test_file_in_pieces_past_the_chunk);
+  tcase_add_test(tc, test_file_last_piece);
+  tcase_add_test(tc, test_file_last_piece_small);
   suite_add_tcase(s, tc);
   return s;
 }
