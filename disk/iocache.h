@@ -13,7 +13,11 @@
  * can never be served stale from here.  Byte-granular reads and writes (the
  * superblocks), discards and block-size changes write everything held
  * first, so the order of writes to any block is the order libext2fs made
- * them.  The Unix manager underneath caches nothing (see cache_open). */
+ * them.  The Unix manager underneath caches nothing (see cache_open).
+ *
+ * Each run written out also has its writeback started (sync_file_range):
+ * the device takes the metadata while the build goes on, not all of it at
+ * the fsync that ends the build. */
 #ifndef SBD_IOCACHE_H
 #define SBD_IOCACHE_H
 
