@@ -311,8 +311,10 @@ int sbd_ext4_file_write_last(struct sbd_ext4_file *f, const void *data, size_t l
                              sbd_error_t *err)
 {
   size_t tail = len % SBD_EXT4_BLOCK_SIZE;
-  /* Bytes already waiting in the chunk, or nothing partial: as any write. */
-  if (f->buf_len > 0 || tail == 0 || f->size + len > (1ull << 32) * SBD_EXT4_BLOCK_SIZE)
+  /* Bytes already waiting in the chunk, nothing partial, or a last piece
+   * already written (refused there): as any write. */
+  if (f->sealed || f->buf_len > 0 || tail == 0 ||
+      f->size + len > (1ull << 32) * SBD_EXT4_BLOCK_SIZE)
     return sbd_ext4_file_write(f, data, len, err);
   const char *p = data;
   size_t nblocks = len / SBD_EXT4_BLOCK_SIZE;

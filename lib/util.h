@@ -44,10 +44,10 @@ char *sbd_buf_cstr(struct sbd_buf *b);
 void sbd_buf_free(struct sbd_buf *b);
 #define cleanup_buf __attribute__((cleanup(sbd_buf_free)))
 
-/* Sorts like qsort, faster for keys spread evenly (hashes, digests): one
- * counting pass on the 16 bits key16 gives, then each bucket by cmp.  In
- * place: it allocates nothing that grows with n.  cmp must order by key16
- * first. */
+/* Sorts like qsort, faster for keys spread evenly (hashes, digests): the
+ * elements are spread by the high byte of the 16 bits key16 gives, then
+ * each bucket by the low byte, then each of those by cmp.  In place: it
+ * allocates nothing that grows with n.  cmp must order by key16 first. */
 void sbd_sort_spread(void *base, size_t n, size_t size, uint16_t (*key16)(const void *),
                      int (*cmp)(const void *, const void *));
 

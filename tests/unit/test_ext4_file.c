@@ -170,6 +170,9 @@ START_TEST(test_file_last_piece_small)
     ck_assert_int_eq(sbd_ext4_file_write(f, "z", 1, &err), -1);
     ck_assert_str_eq(err->msg, "data beyond the file's size");
     sbd_error_free(&err);
+    ck_assert_int_eq(sbd_ext4_file_write_last(f, "z", 1, &err), -1);
+    ck_assert_str_eq(err->msg, "data beyond the file's size");
+    sbd_error_free(&err);
     ck_assert_int_eq(sbd_ext4_file_close(f, &a, &err), 0);
     ck_assert_int_eq(sbd_ext4_flush(fs, &err), 0);
     struct ext2_inode inode;
