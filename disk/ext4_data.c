@@ -112,18 +112,27 @@ void sbd_ext4_data_wrapped(struct sbd_ext4 *fs)
   }
 }
 
+/* Makes blk the next block of the pending run: what is pending goes first
+ * when blk does not continue it, or when it is full. */
+static int pend_next(struct sbd_ext4 *fs, blk64_t blk, sbd_error_t *err)
+{
+  bool contiguous = fs->pend_blocks > 0 && blk == fs->pend_start + fs->pend_blocks;
+  if ((!contiguous && fs->pend_blocks > 0) || fs->pend_blocks == PEND_BLOCKS) {
+    if (submit_pending(fs, err) < 0)
+      return -1;
+  }
+  if (fs->pend_blocks == 0)
+    fs->pend_start = blk;
+  return 0;
+}
+
 int sbd_ext4_data_put(struct sbd_ext4 *fs, blk64_t blk, const void *data, size_t nblocks,
                       sbd_error_t *err)
 {
   const char *p = data;
   while (nblocks > 0) {
-    bool contiguous = fs->pend_blocks > 0 && blk == fs->pend_start + fs->pend_blocks;
-    if ((!contiguous && fs->pend_blocks > 0) || fs->pend_blocks == PEND_BLOCKS) {
-      if (submit_pending(fs, err) < 0)
-        return -1;
-    }
-    if (fs->pend_blocks == 0)
-      fs->pend_start = blk;
+    if (pend_next(fs, blk, err) < 0)
+      return -1;
     size_t take = PEND_BLOCKS - fs->pend_blocks;
     if (take > nblocks)
       take = nblocks;
@@ -139,13 +148,8 @@ int sbd_ext4_data_put(struct sbd_ext4 *fs, blk64_t blk, const void *data, size_t
 int sbd_ext4_data_put_partial(struct sbd_ext4 *fs, blk64_t blk, const void *data, size_t len,
                               sbd_error_t *err)
 {
-  bool contiguous = fs->pend_blocks > 0 && blk == fs->pend_start + fs->pend_blocks;
-  if ((!contiguous && fs->pend_blocks > 0) || fs->pend_blocks == PEND_BLOCKS) {
-    if (submit_pending(fs, err) < 0)
-      return -1;
-  }
-  if (fs->pend_blocks == 0)
-    fs->pend_start = blk;
+  if (pend_next(fs, blk, err) < 0)
+    return -1;
   unsigned char *dst = fs->pend + fs->pend_blocks * SBD_EXT4_BLOCK_SIZE;
   memcpy(dst, data, len);
   memset(dst + len, 0, SBD_EXT4_BLOCK_SIZE - len);

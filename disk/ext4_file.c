@@ -193,15 +193,30 @@ int sbd_ext4_write_blocks(struct sbd_ext4 *fs, struct sbd_extent_list *l, uint32
 }
 
 /* p need not be aligned: it may point into the caller's buffer. */
-static bool block_is_zero(const char *p)
+static bool bytes_are_zero(const char *p, size_t len)
 {
-  for (size_t i = 0; i < SBD_EXT4_BLOCK_SIZE; i += sizeof(uint64_t)) {
+  size_t i = 0;
+  for (; i + sizeof(uint64_t) <= len; i += sizeof(uint64_t)) {
     uint64_t w;
     memcpy(&w, p + i, sizeof(w));
     if (w)
       return false;
   }
+  for (; i < len; i++)
+    if (p[i])
+      return false;
   return true;
+}
+
+static bool block_is_zero(const char *p)
+{
+  return bytes_are_zero(p, SBD_EXT4_BLOCK_SIZE);
+}
+
+/* ext4 with 4 KiB blocks addresses 2^32 blocks: 16 TiB per file. */
+static bool too_large(const struct sbd_ext4_file *f, size_t len)
+{
+  return f->size + len > (1ull << 32) * SBD_EXT4_BLOCK_SIZE;
 }
 
 /* Writes the next nblocks blocks of the file from p, skipping all-zero
@@ -261,8 +276,7 @@ int sbd_ext4_file_write(struct sbd_ext4_file *f, const void *data, size_t len, s
   const char *p = data;
   if (f->sealed && len > 0)
     return sbd_error_set(err, SBD_EXIT_IMAGE, 0, "data beyond the file's size");
-  /* ext4 with 4 KiB blocks addresses 2^32 blocks: 16 TiB per file. */
-  if (f->size + len > (1ull << 32) * SBD_EXT4_BLOCK_SIZE)
+  if (too_large(f, len))
     return sbd_error_set(err, SBD_EXIT_IMAGE, 0, "file larger than ext4 allows (16 TiB)");
   while (len > 0) {
     /* Whole blocks go from the caller's buffer, once buf holds none but
@@ -299,22 +313,13 @@ int sbd_ext4_file_write(struct sbd_ext4_file *f, const void *data, size_t len, s
   return 0;
 }
 
-static bool bytes_are_zero(const char *p, size_t len)
-{
-  for (size_t i = 0; i < len; i++)
-    if (p[i])
-      return false;
-  return true;
-}
-
 int sbd_ext4_file_write_last(struct sbd_ext4_file *f, const void *data, size_t len,
                              sbd_error_t *err)
 {
   size_t tail = len % SBD_EXT4_BLOCK_SIZE;
   /* Bytes already waiting in the chunk, nothing partial, or a last piece
    * already written (refused there): as any write. */
-  if (f->sealed || f->buf_len > 0 || tail == 0 ||
-      f->size + len > (1ull << 32) * SBD_EXT4_BLOCK_SIZE)
+  if (f->sealed || f->buf_len > 0 || tail == 0 || too_large(f, len))
     return sbd_ext4_file_write(f, data, len, err);
   const char *p = data;
   size_t nblocks = len / SBD_EXT4_BLOCK_SIZE;

@@ -47,17 +47,25 @@ static uint64_t blocks_with_data(const unsigned char *c)
   return n;
 }
 
+/* A fresh 10 GiB image at img (a mkstemp template), formatted. */
+static struct sbd_ext4 *new_image(char *img)
+{
+  close(mkstemp(img));
+  struct sbd_ext4_params p = {.size_bytes = 10ull << 30, .now = 1700000000};
+  struct sbd_ext4 *fs;
+  sbd_error_t err = NULL;
+  ck_assert_int_eq(sbd_ext4_create(img, &p, &fs, &err), 0);
+  return fs;
+}
+
 /* Writes content in pieces of the given sizes (cycled), then reads the file
  * back through libext2fs and checks its bytes and its allocated blocks. */
 static void check_pieces(const size_t *sizes, size_t n_sizes, bool last)
 {
   unsigned char *content = make_content();
   char img[] = "/tmp/sbdisk-file-XXXXXX";
-  close(mkstemp(img));
-  struct sbd_ext4_params p = {.size_bytes = 10ull << 30, .now = 1700000000};
-  struct sbd_ext4 *fs;
+  struct sbd_ext4 *fs = new_image(img);
   sbd_error_t err = NULL;
-  ck_assert_int_eq(sbd_ext4_create(img, &p, &fs, &err), 0);
   ext2_ino_t ino;
   ck_assert_int_eq(sbd_ext4_alloc_inode(fs, false, &ino, &err), 0);
   struct sbd_ext4_file *f;
@@ -147,11 +155,8 @@ END_TEST
 START_TEST(test_file_last_piece_small)
 {
   char img[] = "/tmp/sbdisk-file-XXXXXX";
-  close(mkstemp(img));
-  struct sbd_ext4_params p = {.size_bytes = 10ull << 30, .now = 1700000000};
-  struct sbd_ext4 *fs;
+  struct sbd_ext4 *fs = new_image(img);
   sbd_error_t err = NULL;
-  ck_assert_int_eq(sbd_ext4_create(img, &p, &fs, &err), 0);
   ext2_filsys efs = sbd_ext4_filsys(fs);
   struct sbd_attrs a = {.mode = S_IFREG | 0644};
   /* data then zeros in the last block; one block of data, then only zeros */
