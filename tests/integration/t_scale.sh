@@ -1,7 +1,8 @@
 # Scale: a layer with a 5 GiB file (zeros but for 1 MiB, so the blob stays
 # small) and a directory of 100,000 entries streams through with bounded
 # memory, and the result is correct: sizes and contents, the directory
-# hash-indexed, e2fsck clean, zero blocks left as holes.
+# hash-indexed, e2fsck clean, zero blocks left as holes, and the verifier's
+# checksum of the snapshot (the 5 GiB file's md5 among its 100,001).
 . "$(dirname "$0")/lib/common.sh"
 . "$TESTS_DIR/lib/layout.sh"
 
@@ -54,6 +55,9 @@ if is_root && mkdir -p "$T/mnt" && mount -o loop,ro "$T/disk.raw" "$T/mnt" 2>/de
   want=$(pigz -dc "$T/layer.tar.gz" | tar -xOf - huge | sha256sum | cut -d' ' -f1)
   got=$(sha256sum < "$T/mnt/snapshots/1/fs/huge" | cut -d' ' -f1)
   if [ "$want" = "$got" ]; then ok "5 GiB file reads back identical"; else fail "5 GiB file reads back identical" "$got != $want"; fi
+  sum=$(awk '$2 == "snapshots/1/fs" { print $3 }' "$T/mnt/snapshots.metadata")
+  got=$(cd "$T/mnt/snapshots/1/fs" && find . -type f -exec md5sum {} + | cut -d' ' -f1 | LC_ALL=C sort | md5sum | cut -d' ' -f1)
+  if [ -n "$sum" ] && [ "$sum" = "$got" ]; then ok "verifier md5 of the snapshot"; else fail "verifier md5 of the snapshot" "metadata '$sum', files $got"; fi
   count=$(ls -f "$T/mnt/snapshots/1/fs/many" | grep -c '^entry-')
   if [ "$count" = "$N" ]; then ok "all $N entries listed"; else fail "all $N entries listed" "$count"; fi
   # the kernel finds names through the hash index; a wrong index loses them
