@@ -20,8 +20,6 @@ reference_pull_all || { fail "conformance: reference pulls" "ctr pull failed"; e
 reference_dump_all "$T/ref" || { fail "conformance: reference dumps" "failed"; exit 1; }
 start=$REFERENCE_START
 
-verifier_md5() { (cd "$1" && find . -type f -exec md5sum {} + | cut -d' ' -f1 | LC_ALL=C sort | md5sum | cut -d' ' -f1); }
-
 for platform in $(awk '{print $2}' "$T/ref/images.txt" | sort -u); do
   tag=${platform//\//-}
   mapfile -t refs < <(awk -v p="$platform" '$2 == p { print $1 }' "$T/ref/images.txt")

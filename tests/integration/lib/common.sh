@@ -165,3 +165,7 @@ for s, e in sorted(data_regions(fa) + data_regions(fb)):
     pos = max(pos, e)
 PY
 }
+
+# The official verifier's checksum of a snapshot directory, by its own
+# command: every file's md5, sorted, md5'd (what snapshots.metadata records).
+verifier_md5() { (cd "$1" && find . -type f -exec md5sum {} + | cut -d' ' -f1 | LC_ALL=C sort | md5sum | cut -d' ' -f1); }
